@@ -1,0 +1,174 @@
+"""Profiles, device, seeding and paths: the one place where sizes live (Chapter 00)."""
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+PROFILES = ("smoke", "cpu", "gpu")
+
+# Every size in the course comes from here. `data` sizes the offline datasets; `chNN` entries hold
+# what each chapter needs. smoke: CI (< 60 s a notebook); cpu: 2 cores (< 10 min a chapter);
+# gpu: paper scale on one H100-class GPU (< 15 min a chapter).
+SIZES: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "seeds": [0],
+        "data": {"notes": 160, "tunes": 40, "velocities": [50, 100]},
+        "ch00": {"families_to_play": 3},
+        "ch01": {"gl_iters": [0, 4, 16], "n_notes_stats": 4, "explorer_settings": 2},
+    },
+    "cpu": {
+        "seeds": [0, 1, 2],
+        "data": {"notes": 3000, "tunes": 1500, "velocities": [25, 50, 75, 100, 127]},
+        "ch00": {"families_to_play": 11},
+        "ch01": {"gl_iters": [0, 4, 16, 32, 64, 128], "n_notes_stats": 24, "explorer_settings": 4},
+    },
+    "gpu": {
+        "seeds": [0, 1, 2],
+        "data": {"notes": 20000, "tunes": 100000, "velocities": [25, 50, 75, 100, 127]},
+        "ch00": {"families_to_play": 11},
+        "ch01": {"gl_iters": [0, 4, 16, 32, 64, 128, 256], "n_notes_stats": 64, "explorer_settings": 4},
+    },
+}
+
+
+class Cfg(dict):
+    """A dict whose keys read as attributes: `cfg.epochs` (Chapter 00)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            value = self[name]
+        except KeyError:
+            raise AttributeError(f"no setting {name!r}; known: {sorted(self)}") from None
+        return Cfg(value) if isinstance(value, dict) else value
+
+
+def repo_root() -> Path:
+    """Chapter 00. The repository root (where pyproject.toml lives)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def profile_name(profile: str | None = None) -> str:
+    """Chapter 00. The active profile: argument, else $COURSE_PROFILE, else gpu with CUDA, else cpu."""
+    name = profile or os.environ.get("COURSE_PROFILE") or ("gpu" if torch.cuda.is_available() else "cpu")
+    name = name.strip().lower()
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}: set COURSE_PROFILE to one of {', '.join(PROFILES)}")
+    return name
+
+
+def sizes(profile: str | None = None) -> Cfg:
+    """Chapter 00. All sizes of a profile."""
+    return Cfg(SIZES[profile_name(profile)])
+
+
+def data_root() -> Path:
+    """Chapter 00. Where datasets are built: $COURSE_DATA, else <repo>/data."""
+    return Path(os.environ.get("COURSE_DATA") or repo_root() / "data")
+
+
+def data_dir(kind: str, profile: str | None = None) -> Path:
+    """Chapter 00. The folder of one built dataset (`notes`, `melodies`) for a profile."""
+    return data_root() / profile_name(profile) / kind
+
+
+def build_root() -> Path:
+    """Chapter 00. Where executed notebooks, findings, figures and checkpoints go: $COURSE_BUILD or <repo>/build."""
+    return Path(os.environ.get("COURSE_BUILD") or repo_root() / "build")
+
+
+def pick_device(prefer: str | None = None) -> torch.device:
+    """Chapter 00. $COURSE_DEVICE, else CUDA, else Apple MPS, else CPU."""
+    name = prefer or os.environ.get("COURSE_DEVICE")
+    if name:
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def describe_device(device: torch.device) -> str:
+    """Chapter 00. A short human name for a device, e.g. 'cpu (2 threads)'."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return device.type
+
+
+def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
+    """Chapter 00. Seed Python, NumPy and torch (all devices); ask for deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+@dataclass
+class Context:
+    """What `setup` hands a notebook: chapter, profile, device, the chapter's config and paths (Chapter 00)."""
+
+    chapter: str
+    profile: str
+    device: torch.device
+    cfg: Cfg
+    seeds: list[int]
+    data: Cfg
+    findings: Any = field(default=None, repr=False)
+
+    @property
+    def build_dir(self) -> Path:
+        return build_root()
+
+    def data_dir(self, kind: str) -> Path:
+        return data_dir(kind, self.profile)
+
+
+def chapter_id(chapter: int | str) -> str:
+    """Chapter 00. Normalise a chapter number to two digits: 1 -> '01'."""
+    return f"{int(chapter):02d}"
+
+
+def setup(chapter: int | str, profile: str | None = None, seed: int | None = None, quiet: bool = False) -> Context:
+    """Chapter 00. First cell of every notebook: seed, pick device, print the environment, return the config."""
+    from .results import Findings  # local import: results imports config
+
+    prof = profile_name(profile)
+    all_sizes = SIZES[prof]
+    ch = chapter_id(chapter)
+    seeds = list(all_sizes["seeds"])
+    seed_everything(seeds[0] if seed is None else seed)
+    device = pick_device()
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.cuda.reset_peak_memory_stats()
+    ctx = Context(chapter=ch, profile=prof, device=device, cfg=Cfg(all_sizes.get(f"ch{ch}", {})),
+                  seeds=seeds, data=Cfg(all_sizes["data"]))
+    ctx.findings = Findings(ch, prof, describe_device(device), seeds)
+    if not quiet:
+        mem = ""
+        if device.type == "cuda":
+            free, total = torch.cuda.mem_get_info()
+            mem = f", GPU memory {free / 2**30:.1f} / {total / 2**30:.1f} GiB free"
+        else:
+            try:
+                import psutil  # optional
+
+                mem = f", RAM {psutil.virtual_memory().available / 2**30:.1f} GiB free"
+            except ImportError:
+                pages = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+                mem = f", RAM {pages / 2**30:.1f} GiB free"
+        print(f"Chapter {ch} | profile {prof} | device {describe_device(device)}{mem} | torch {torch.__version__}")
+    return ctx
