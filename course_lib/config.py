@@ -156,7 +156,7 @@ def setup(chapter: int | str, profile: str | None = None, seed: int | None = Non
         torch.cuda.reset_peak_memory_stats()
     ctx = Context(chapter=ch, profile=prof, device=device, cfg=Cfg(all_sizes.get(f"ch{ch}", {})),
                   seeds=seeds, data=Cfg(all_sizes["data"]))
-    ctx.findings = Findings(ch, prof, describe_device(device), seeds)
+    ctx.findings = Findings(ch, prof, describe_device(device), seeds, device.type)
     if not quiet:
         mem = ""
         if device.type == "cuda":

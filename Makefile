@@ -1,0 +1,67 @@
+# Generative models for music: the course's commands. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.course-installed
+# PROFILE=smoke|cpu|gpu (default: gpu when CUDA is present, else cpu)
+PROFILE ?=
+PROFILE_ARG := $(if $(PROFILE),--profile $(PROFILE),)
+# nbval executes every notebook in the smoke profile; cells get at most this many seconds each.
+CELL_TIMEOUT ?= 600
+
+.PHONY: help setup fluidsynth test course data report reference lab clean
+
+help:
+	@echo "make test     set up if needed, build smoke data, run unit tests and every notebook (nbval, smoke)"
+	@echo "make course   set up if needed, build data, run every notebook (PROFILE=smoke|cpu|gpu), write build/report.md"
+	@echo "make data     build the offline datasets for PROFILE into data/ (or \$$COURSE_DATA)"
+	@echo "make report   rebuild build/report.md|html and the README results table"
+	@echo "make reference PROFILE=cpu   copy build/results/<profile>/*.json into notebooks/results/<profile>/"
+	@echo "make lab      JupyterLab on notebooks/ with the course environment"
+	@echo "make clean    remove build/ (keeps data/ and $(VENV))"
+
+setup: $(STAMP) fluidsynth
+
+$(STAMP): pyproject.toml
+	@v=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
+	case "$$v" in 3.11|3.12) ;; \
+	  *) echo "Python 3.11 or 3.12 is needed, '$(PYTHON)' is '$$v'. Run: make $(MAKECMDGOALS) PYTHON=python3.11"; exit 1;; esac
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV) || { echo "Could not create $(VENV). On Debian/Ubuntu: apt-get install -y python3-venv"; exit 1; }
+	$(PY) -m pip install --quiet --upgrade pip
+	@echo "Installing course_lib and its dependencies (torch + torchaudio 2.11 pull ~4.6 GB of CUDA libraries the first time)..."
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+# The FluidSynth C library renders MIDI. Installed on Debian/Ubuntu when we may (root or password-less sudo).
+fluidsynth:
+	@if ldconfig -p 2>/dev/null | grep -q libfluidsynth || [ -n "$$(find $(VENV) -name 'libfluidsynth*' 2>/dev/null | head -1)" ]; then exit 0; fi; \
+	if command -v apt-get >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "Installing libfluidsynth3 (apt-get)..."; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfluidsynth3 >/dev/null; \
+	  elif sudo -n true 2>/dev/null; then echo "Installing libfluidsynth3 (sudo apt-get)..."; sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfluidsynth3 >/dev/null; \
+	  else echo "FluidSynth is missing and I may not install it. Run:  sudo apt-get install -y libfluidsynth3   then run make again."; exit 1; fi; \
+	else echo "FluidSynth is missing. Install it (conda install -c conda-forge fluidsynth | brew install fluid-synth) and run make again."; exit 1; fi
+
+data: setup
+	$(PY) -m course_lib.data build $(PROFILE_ARG)
+
+test: setup
+	$(PY) -m course_lib.data build --profile smoke
+	COURSE_PROFILE=smoke COURSE_STATIC=1 MPLBACKEND=Agg PYTHONHASHSEED=0 $(PY) -m pytest tests notebooks \
+	  --nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider -q
+
+course: data
+	COURSE_STATIC=1 $(PY) -m course_lib.course run $(PROFILE_ARG)
+
+report: setup
+	$(PY) -m course_lib.course report $(PROFILE_ARG)
+
+reference: setup
+	$(PY) -m course_lib.course reference $(PROFILE_ARG)
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean:
+	rm -rf build

@@ -1,0 +1,120 @@
+"""Run the whole course: execute every notebook, gather findings into the report (Chapter 00).
+
+    python -m course_lib.course run [--profile cpu] [--only 00 01]
+    python -m course_lib.course report [--profile cpu]
+    python -m course_lib.course reference --profile cpu
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from .config import build_root, profile_name, repo_root
+from .results import claims_table, load_findings, results_dir, update_readme, write_report
+
+
+def notebook_paths(only: list[str] | None = None) -> list[Path]:
+    """Chapter 00. The course notebooks in order (optionally only those whose number is in `only`)."""
+    paths = sorted((repo_root() / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        wanted = {f"{int(o):02d}" for o in only}
+        paths = [p for p in paths if p.name[:2] in wanted]
+    return paths
+
+
+def run_notebook(path: Path, profile: str, out_dir: Path, timeout: int = 1800) -> tuple[bool, float, str]:
+    """Chapter 00. Execute one notebook in `profile`; save the executed copy in out_dir; (ok, seconds, error)."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.read(path, as_version=4)
+    os.environ["COURSE_PROFILE"] = profile  # the kernel inherits the environment
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    t0 = time.perf_counter()
+    ok, err = True, ""
+    try:
+        client.execute()
+    except CellExecutionError as e:
+        ok, err = False, str(e).strip().splitlines()[-1] if str(e).strip() else repr(e)
+    except Exception as e:  # kernel died, timeout...
+        ok, err = False, f"{type(e).__name__}: {e}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out_dir / path.name)
+    return ok, time.perf_counter() - t0, err
+
+
+def run(profile: str | None = None, only: list[str] | None = None) -> int:
+    """Chapter 00. Execute the notebooks, write build/report.md|html, print the findings table; exit code."""
+    profile = profile_name(profile)
+    out_dir = build_root() / "notebooks"
+    paths = notebook_paths(only)
+    print(f"Running {len(paths)} notebooks in the '{profile}' profile; executed copies go to {out_dir}")
+    failures = []
+    for p in paths:
+        print(f"  {p.name} ...", end="", flush=True)
+        ok, secs, err = run_notebook(p, profile, out_dir)
+        print(f" {'ok' if ok else 'FAILED'} ({secs:.0f} s)" + (f": {err}" if err else ""))
+        if not ok:
+            failures.append(p.name)
+    report(profile, readme=False)
+    if failures:
+        print(f"{len(failures)} notebook(s) failed: {', '.join(failures)}. Open the executed copies in {out_dir}.")
+        return 1
+    return 0
+
+
+def report(profile: str | None = None, readme: bool = True) -> Path:
+    """Chapter 00. Rebuild build/report.md and .html from build/results; refresh the README table; print it."""
+    profile = profile_name(profile)
+    out = write_report(profile)
+    found = load_findings(results_dir(profile))
+    for f in found:
+        print(f"\nChapter {f['chapter']} ({f['profile']}, {f.get('device')}, {f.get('wall_s', 0):.0f} s)")
+        print(claims_table(f["claims"]))
+    print(f"\nReport: {out} and {out.with_suffix('.html')}")
+    if readme:
+        changed = update_readme()
+        print("README results table " + ("updated from notebooks/results/." if changed else "already up to date."))
+    return out
+
+
+def reference(profile: str | None = None) -> list[Path]:
+    """Chapter 00. Copy build/results/<profile>/*.json into notebooks/results/<profile>/ (the committed reference)."""
+    profile = profile_name(profile)
+    if profile == "smoke":
+        raise SystemExit("smoke runs only check that things run; reference results are cpu or gpu runs")
+    dest = repo_root() / "notebooks" / "results" / profile
+    dest.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for f in sorted(results_dir(profile).glob("[0-9][0-9].json")):
+        shutil.copy2(f, dest / f.name)
+        copied.append(dest / f.name)
+    print(f"Copied {len(copied)} findings files to {dest}")
+    update_readme()
+    return copied
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m course_lib.course", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("command", choices=["run", "report", "reference"])
+    ap.add_argument("--profile", choices=["smoke", "cpu", "gpu"], default=None)
+    ap.add_argument("--only", nargs="*", help="chapter numbers, e.g. --only 00 01")
+    a = ap.parse_args(argv)
+    if a.command == "run":
+        return run(a.profile, a.only)
+    if a.command == "report":
+        report(a.profile)
+        return 0
+    reference(a.profile)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,309 @@
+"""The one training loop every chapter uses (Chapter 00): data on the device, early stopping, resumable checkpoints."""
+from __future__ import annotations
+
+import math
+import os
+import resource
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
+
+from .data.common import atomic_path
+
+Batch = tuple[torch.Tensor, ...]
+LossFn = Callable[[nn.Module, Batch, "TrainState"], "torch.Tensor | tuple[torch.Tensor, dict[str, float]]"]
+
+
+@dataclass
+class TrainState:
+    """Where training is: passed to the loss function so schedules (e.g. beta) can depend on it (Chapter 00)."""
+
+    epoch: int = 0
+    step: int = 0
+    epochs: int = 0
+    steps_per_epoch: int = 0
+    training: bool = True
+
+
+@dataclass
+class History:
+    """Per-epoch records of a run (losses, validation metrics, seconds, peak memory) and its outcome (Chapter 00)."""
+
+    records: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1  # epochs count from 0
+    best_value: float = math.inf
+    monitor: str = "val_loss"
+    stopped_early: bool = False
+    finished: bool = False
+
+    def series(self, key: str) -> list[float]:
+        """Chapter 00. One column of the history, e.g. history.series('val_loss')."""
+        return [r[key] for r in self.records if key in r]
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.records)
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        t = self.series("time_s")
+        return sum(t) / len(t) if t else float("nan")
+
+    @property
+    def peak_mem_mb(self) -> float:
+        m = self.series("peak_mem_mb")
+        return max(m) if m else float("nan")
+
+    def best(self) -> dict[str, float]:
+        """Chapter 00. The record of the best epoch."""
+        return next(r for r in self.records if r["epoch"] == self.best_epoch)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"records": self.records, "best_epoch": self.best_epoch, "best_value": self.best_value,
+                "monitor": self.monitor, "stopped_early": self.stopped_early, "finished": self.finished}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "History":
+        return cls(**d)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Chapter 00. Peak memory so far: CUDA max_memory_allocated on GPU, the process's peak resident set on CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def as_batch(data: torch.Tensor | Sequence[torch.Tensor], device: torch.device) -> Batch:
+    """Chapter 00. Normalise a tensor or a tuple of tensors (same first dimension) and move it to the device once."""
+    tensors = (data,) if isinstance(data, torch.Tensor) else tuple(data)
+    if not tensors:
+        raise ValueError("train: empty data; pass a tensor or a tuple of tensors with the same first dimension")
+    n = tensors[0].shape[0]
+    for t in tensors:
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"train: data must be tensors, got {type(t).__name__}")
+        if t.shape[0] != n:
+            raise ValueError(f"train: tensors disagree on the number of examples: {[x.shape[0] for x in tensors]}")
+    return tuple(t.to(device, non_blocking=True) for t in tensors)
+
+
+def batches(data: Batch, batch_size: int, generator: torch.Generator | None = None, shuffle: bool = True,
+            drop_last: bool = False):
+    """Chapter 00. Yield batches by index gathers on the device (no per-item Python loading)."""
+    n = data[0].shape[0]
+    if shuffle:
+        order = torch.randperm(n, generator=generator).to(data[0].device)
+    else:
+        order = torch.arange(n, device=data[0].device)
+    stop = n - (n % batch_size) if drop_last else n
+    for i in range(0, stop, batch_size):
+        idx = order[i:i + batch_size]
+        yield tuple(t.index_select(0, idx) for t in data)
+
+
+def _split_loss(out) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Loss and detached logs; values stay tensors (no device sync per step)."""
+    if isinstance(out, tuple):
+        loss, logs = out
+        return loss, {k: (v.detach().float() if isinstance(v, torch.Tensor) else torch.tensor(float(v)))
+                      for k, v in logs.items()}
+    return out, {}
+
+
+def _autocast(device: torch.device, amp: bool):
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loss_fn: LossFn, data: Batch, batch_size: int, state: TrainState | None = None,
+             amp: bool = False) -> dict[str, float]:
+    """Chapter 00. Mean loss and logged metrics over a dataset, weighted by batch size, model in eval mode."""
+    was_training = model.training
+    model.eval()
+    state = state or TrainState()
+    state.training = False
+    totals: dict[str, float] = {}
+    n = 0
+    device = data[0].device
+    for batch in batches(data, batch_size, shuffle=False):
+        with _autocast(device, amp):
+            loss, logs = _split_loss(loss_fn(model, batch, state))
+        b = batch[0].shape[0]
+        n += b
+        for k, v in {"loss": loss.detach().float(), **logs}.items():
+            totals[k] = totals.get(k, 0.0) + v * b
+    model.train(was_training)
+    state.training = True
+    return {k: float(v) / max(n, 1) for k, v in totals.items()}
+
+
+def _make_optimizer(model: nn.Module, optimizer: str | torch.optim.Optimizer, lr: float, weight_decay: float,
+                    betas: tuple[float, float] | None) -> torch.optim.Optimizer:
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return optimizer
+    kw: dict[str, Any] = {"lr": lr, "weight_decay": weight_decay}
+    if betas is not None:
+        kw["betas"] = betas
+    params = [p for p in model.parameters() if p.requires_grad]
+    if optimizer == "adam":
+        return torch.optim.Adam(params, **kw)
+    if optimizer == "adamw":
+        return torch.optim.AdamW(params, **kw)
+    if optimizer == "sgd":
+        kw.pop("betas", None)
+        return torch.optim.SGD(params, **kw)
+    raise ValueError(f"unknown optimizer {optimizer!r}: use 'adam', 'adamw', 'sgd' or pass a torch optimizer")
+
+
+def save_checkpoint(path: str | os.PathLike, **state: Any) -> Path:
+    """Chapter 00. torch.save written atomically: a crash never leaves a half-written checkpoint."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    return Path(path)
+
+
+def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence[torch.Tensor],
+          val_data: torch.Tensor | Sequence[torch.Tensor] | None = None, *, epochs: int, batch_size: int,
+          lr: float = 1e-3, weight_decay: float = 0.0, optimizer: str | torch.optim.Optimizer = "adam",
+          betas: tuple[float, float] | None = None, scheduler: str | Callable | None = None,
+          patience: int | None = None, min_delta: float = 0.0, monitor: str = "loss",
+          checkpoint: str | os.PathLike | None = None, resume: bool = True, restore_best: bool = True,
+          device: torch.device | str | None = None, grad_clip: float | None = None, amp: bool | str = "auto",
+          seed: int = 0, progress: bool = True, log_epochs: Callable[[int], bool] | None = None,
+          on_epoch_end: Callable[[int, dict, nn.Module], None] | None = None, drop_last: bool = False) -> History:
+    """Chapter 00. Train `model` by minimising loss_fn(model, batch, state); returns the History.
+
+    Data (a tensor or tuple of tensors) is moved to the device once and batched by index gathers.
+    Validation runs every epoch; early stopping watches val `monitor` (train loss without val data)
+    with `patience` epochs; `checkpoint` (a path) saves after every epoch atomically and a second run
+    with resume=True continues where the first stopped (or returns at once if it had finished).
+    scheduler: None, 'plateau' (ReduceLROnPlateau, patience 3, factor 0.5) or a callable optimizer -> scheduler.
+    log_epochs(epoch) -> bool chooses which epochs print a line (new bests always print).
+    """
+    if epochs < 0 or batch_size <= 0:
+        raise ValueError(f"train: epochs must be >= 0 and batch_size > 0 (got {epochs}, {batch_size})")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model.to(device)
+    check_every = 1 if device.type == "cpu" else 50  # the per-step NaN check would sync a GPU
+    use_amp = (device.type == "cuda") if amp == "auto" else bool(amp)
+    tr = as_batch(train_data, device)
+    va = as_batch(val_data, device) if val_data is not None else None
+    opt = _make_optimizer(model, optimizer, lr, weight_decay, betas)
+    if scheduler == "plateau":
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=3, factor=0.5)
+    elif callable(scheduler):
+        sched = scheduler(opt)
+    elif scheduler is None:
+        sched = None
+    else:
+        raise ValueError(f"unknown scheduler {scheduler!r}: None, 'plateau' or a callable")
+    mon_key = ("val_" if va is not None else "train_") + monitor
+    hist = History(monitor=mon_key)
+    steps_per_epoch = math.ceil(tr[0].shape[0] / batch_size) if not drop_last else tr[0].shape[0] // batch_size
+    state = TrainState(epochs=epochs, steps_per_epoch=steps_per_epoch)
+    best_state: dict[str, torch.Tensor] | None = None
+    start_epoch, bad_epochs = 0, 0
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and resume and ckpt.exists():
+        saved = torch.load(ckpt, map_location=device, weights_only=False)
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        if sched is not None and saved.get("scheduler") is not None:
+            sched.load_state_dict(saved["scheduler"])
+        hist = History.from_dict(saved["history"])
+        best_state = saved.get("best_model")
+        start_epoch, bad_epochs, state.step = saved["epoch"] + 1, saved["bad_epochs"], saved["step"]
+        if hist.stopped_early:
+            start_epoch = epochs
+        if progress:
+            done = "nothing left to do" if start_epoch >= epochs else f"continuing to epoch {epochs - 1}"
+            print(f"Resumed from {ckpt} after epoch {saved['epoch']}: {done}.")
+    gen = torch.Generator().manual_seed(seed)
+    bar = None
+    if progress and start_epoch < epochs:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs, initial=start_epoch, desc="epochs", unit="ep")
+    model.train()
+    epoch = start_epoch
+    for epoch in range(start_epoch, epochs):
+        state.epoch = epoch
+        gen.manual_seed(seed * 100003 + epoch)  # per-epoch order: identical whether resumed or not
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        t0 = time.perf_counter()
+        tot, n = torch.zeros((), device=device), 0
+        logs_tot: dict[str, torch.Tensor] = {}
+        for batch in batches(tr, batch_size, gen, shuffle=True, drop_last=drop_last):
+            with _autocast(device, use_amp):
+                loss, logs = _split_loss(loss_fn(model, batch, state))
+            if state.step % check_every == 0 and not torch.isfinite(loss):
+                raise FloatingPointError(f"train: loss became {float(loss.detach())} at epoch {epoch}, step {state.step}; "
+                                         "lower the learning rate or check the inputs for NaN")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            opt.step()
+            state.step += 1
+            b = batch[0].shape[0]
+            tot += loss.detach().float() * b
+            n += b
+            for k, v in logs.items():
+                logs_tot[k] = logs_tot.get(k, 0.0) + v * b
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if not torch.isfinite(tot):
+            raise FloatingPointError(f"train: the loss became {float(tot)} during epoch {epoch}; "
+                                     "lower the learning rate or check the inputs for NaN")
+        rec: dict[str, float] = {"epoch": epoch, "train_loss": float(tot) / max(n, 1)}
+        rec.update({f"train_{k}": float(v) / max(n, 1) for k, v in logs_tot.items()})
+        rec["time_s"] = time.perf_counter() - t0
+        if va is not None:
+            rec.update({f"val_{k}": v for k, v in evaluate(model, loss_fn, va, batch_size, state, use_amp).items()})
+        rec["lr"] = opt.param_groups[0]["lr"]
+        rec["peak_mem_mb"] = peak_memory_mb(device)
+        value = rec.get(mon_key, rec["train_loss"])
+        improved = value < hist.best_value - min_delta
+        if improved:
+            hist.best_value, hist.best_epoch, bad_epochs = value, epoch, 0
+            if restore_best:
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            bad_epochs += 1
+        rec["best"] = float(improved)
+        hist.records.append(rec)
+        if sched is not None:
+            sched.step(value) if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau) else sched.step()
+        stop = patience is not None and bad_epochs >= patience
+        hist.stopped_early = stop
+        hist.finished = stop or epoch == epochs - 1
+        if ckpt is not None:
+            save_checkpoint(ckpt, model=model.state_dict(), optimizer=opt.state_dict(),
+                            scheduler=sched.state_dict() if sched is not None else None, history=hist.to_dict(),
+                            best_model=best_state, epoch=epoch, bad_epochs=bad_epochs, step=state.step)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, rec, model)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix({k: f"{rec[k]:.4g}" for k in ("train_loss", mon_key) if k in rec})
+        if progress and log_epochs is not None and (improved or log_epochs(epoch)):
+            shown = "  ".join(f"{k} {v:.4g}" for k, v in rec.items() if k not in ("epoch", "best"))
+            msg = f"epoch {epoch:4d}  {shown}{'  *best*' if improved else ''}"
+            bar.write(msg) if bar is not None else print(msg)
+        if stop:
+            break
+    if bar is not None:
+        bar.close()
+    if restore_best and best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return hist

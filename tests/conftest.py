@@ -1,0 +1,14 @@
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("COURSE_STATIC", "1")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """Send data, caches and build outputs of a test to its own temporary folder."""
+    monkeypatch.setenv("COURSE_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("COURSE_BUILD", str(tmp_path / "build"))
+    return tmp_path
