@@ -1,0 +1,100 @@
+"""The course's offline datasets: build them once per profile, load them (or a real dataset) the same way (Chapter 00).
+
+    python -m course_lib.data build [--profile cpu] [--only notes melodies] [--force]
+    python -m course_lib.data check PATH --kind notes|melodies
+Real data: set COURSE_NOTES=/path/to/nsynth (folder with nsynth-train/ ...) or
+COURSE_MELODIES=/path/to/midi-folder (Nottingham, Lakh, MAESTRO) and every chapter reads it instead.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from ..config import SIZES, data_dir, profile_name
+from .common import BuildReport, DataError, write_json_atomic
+
+KINDS = ("notes", "melodies")
+BUILD_VERSION = 1  # bump when a builder's output changes, so old builds are rebuilt
+
+
+def dataset_path(kind: str, profile: str | None = None) -> Path:
+    """Chapter 00. Where a dataset is read from: $COURSE_NOTES / $COURSE_MELODIES when set, else the built one."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown dataset {kind!r}; choose from {KINDS}")
+    env = os.environ.get(f"COURSE_{kind.upper()}")
+    return Path(env) if env else data_dir(kind, profile)
+
+
+def _wanted(kind: str, profile: str) -> dict:
+    d = SIZES[profile]["data"]
+    if kind == "notes":
+        return {"version": BUILD_VERSION, "n_notes": d["notes"], "velocities": d["velocities"], "seed": 0}
+    return {"version": BUILD_VERSION, "n_tunes": d["tunes"], "seed": 0}
+
+
+def is_built(kind: str, profile: str | None = None) -> bool:
+    """Chapter 00. True when data/<profile>/<kind> exists and was built with the profile's current sizes."""
+    profile = profile_name(profile)
+    stamp = data_dir(kind, profile).parent / f"{kind}.build.json"
+    try:
+        return data_dir(kind, profile).is_dir() and json.loads(stamp.read_text())["params"] == _wanted(kind, profile)
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def build(profile: str | None = None, kinds: tuple[str, ...] = KINDS, force: bool = False,
+          progress: bool = True) -> dict[str, BuildReport | None]:
+    """Chapter 00. Build the datasets of a profile into data/<profile>/ unless already built with these sizes."""
+    from .melodies import build_melodies
+    from .notes import build_notes
+
+    profile = profile_name(profile)
+    out: dict[str, BuildReport | None] = {}
+    for kind in kinds:
+        if kind not in KINDS:
+            raise ValueError(f"unknown dataset {kind!r}; choose from {KINDS}")
+        folder = data_dir(kind, profile)
+        if not force and is_built(kind, profile):
+            if progress:
+                print(f"{kind}: {folder} is up to date")
+            out[kind] = None
+            continue
+        params = _wanted(kind, profile)
+        t0 = time.perf_counter()
+        if progress:
+            print(f"{kind}: building the {profile} set into {folder} ...")
+        if kind == "notes":
+            rep = build_notes(folder, params["n_notes"], seed=params["seed"], velocities=tuple(params["velocities"]),
+                              progress=progress)
+        else:
+            rep = build_melodies(folder, params["n_tunes"], seed=params["seed"], progress=progress)
+        secs = time.perf_counter() - t0
+        write_json_atomic(folder.parent / f"{kind}.build.json", {"params": params, "seconds": round(secs, 1),
+                                                                 "kept": rep.kept, "skipped": len(rep.skipped)})
+        if progress:
+            print(rep.summary() + f"  ({secs:.1f} s)")
+        out[kind] = rep
+    return out
+
+
+def get_notes(split: str = "train", profile: str | None = None, **kw):
+    """Chapter 00. The notes of a split as a NoteSet (built first if missing; $COURSE_NOTES for the real NSynth)."""
+    from .notes import load_notes
+
+    if not os.environ.get("COURSE_NOTES") and not is_built("notes", profile):
+        build(profile, ("notes",))
+    return load_notes(dataset_path("notes", profile), split=split, **kw)
+
+
+def get_melodies(profile: str | None = None, **kw):
+    """Chapter 00. The melody set (built first if missing; $COURSE_MELODIES for any folder of MIDI files)."""
+    from .melodies import load_melodies
+
+    if not os.environ.get("COURSE_MELODIES") and not is_built("melodies", profile):
+        build(profile, ("melodies",))
+    return load_melodies(dataset_path("melodies", profile), **kw)
+
+
+__all__ = ["BuildReport", "DataError", "KINDS", "build", "dataset_path", "get_melodies", "get_notes", "is_built"]

@@ -1,0 +1,44 @@
+"""Command line for the datasets: `python -m course_lib.data build|check` (Chapter 00)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import KINDS, build
+from .common import DataError
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m course_lib.data", description="Build or check the course datasets.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="build the offline datasets of a profile into data/<profile>/")
+    b.add_argument("--profile", choices=["smoke", "cpu", "gpu"], default=None)
+    b.add_argument("--only", nargs="+", choices=KINDS, default=list(KINDS))
+    b.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    c = sub.add_parser("check", help="load a dataset folder (built, NSynth or MIDI) and report every bad file")
+    c.add_argument("path")
+    c.add_argument("--kind", choices=KINDS, required=True)
+    c.add_argument("--split", default="train", help="notes only: train, valid or test")
+    a = ap.parse_args(argv)
+    try:
+        if a.cmd == "build":
+            build(a.profile, tuple(a.only), force=a.force)
+            return 0
+        if a.kind == "notes":
+            from .notes import load_notes
+
+            s = load_notes(a.path, split=a.split)
+        else:
+            from .melodies import load_melodies
+
+            s = load_melodies(a.path)
+        print(f"{len(s)} items loaded from {a.path}")
+        print(s.report.summary())
+        return 0
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

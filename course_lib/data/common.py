@@ -1,0 +1,134 @@
+"""Shared pieces of every dataset builder: atomic writes, build reports, checked WAV reading (Chapter 00)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+
+class DataError(ValueError):
+    """A file that cannot be used, with the file named and the fix stated (Chapter 00)."""
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Chapter 00. Yield a temporary path next to `path`; rename it into place only if the block succeeds.
+
+    Works for files and folders: nothing half-written is ever left at `path`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    target = tmp / path.name
+    try:
+        yield target
+        if not target.exists():
+            raise RuntimeError(f"atomic_path: nothing was written to {target}")
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        os.replace(target, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_json_atomic(path: str | os.PathLike, obj: object) -> Path:
+    """Chapter 00. Write JSON so that a crash never leaves a truncated file."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=1, sort_keys=False, default=_json_default))
+    return Path(path)
+
+
+def _json_default(o: object) -> object:
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+@dataclass
+class BuildReport:
+    """Chapter 00. What a build or load did: files kept, files skipped with the reason, fixes applied."""
+
+    name: str
+    kept: int = 0
+    skipped: list[dict] = field(default_factory=list)
+    fixed: list[dict] = field(default_factory=list)
+
+    def skip(self, file: str | os.PathLike, reason: str) -> None:
+        self.skipped.append({"file": str(file), "reason": reason})
+
+    def fix(self, file: str | os.PathLike, what: str) -> None:
+        self.fixed.append({"file": str(file), "fix": what})
+
+    def summary(self) -> str:
+        lines = [f"{self.name}: {self.kept} kept, {len(self.skipped)} skipped, {len(self.fixed)} fixed"]
+        for s in self.skipped[:20]:
+            lines.append(f"  skipped {s['file']}: {s['reason']}")
+        if len(self.skipped) > 20:
+            lines.append(f"  ... and {len(self.skipped) - 20} more skipped (see the report file)")
+        for f in self.fixed[:10]:
+            lines.append(f"  fixed {f['file']}: {f['fix']}")
+        if len(self.fixed) > 10:
+            lines.append(f"  ... and {len(self.fixed) - 10} more fixed")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kept": self.kept, "skipped": self.skipped, "fixed": self.fixed}
+
+    def save(self, path: str | os.PathLike) -> Path:
+        return write_json_atomic(path, self.to_dict())
+
+
+def read_wav(path: str | os.PathLike, sample_rate: int | None = None, mono: bool = True,
+             report: BuildReport | None = None) -> tuple[np.ndarray, int]:
+    """Chapter 00. Read a WAV/FLAC as float32 with soundfile; downmix and resample (reported) or raise DataError.
+
+    Raises DataError naming the file for an unreadable, empty or silent-length file.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found. Check the dataset path (COURSE_DATA or the path you passed).")
+    try:
+        x, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as e:  # soundfile raises LibsndfileError / RuntimeError for corrupt files
+        raise DataError(f"{path}: not a readable audio file ({e}). Re-download or delete it; the build skips it.") from e
+    if x.shape[0] == 0:
+        raise DataError(f"{path}: the file holds no samples (empty or truncated). Delete or re-export it.")
+    if mono and x.shape[1] > 1:
+        x = x.mean(axis=1, keepdims=True)
+        if report is not None:
+            report.fix(path, f"downmixed {x.shape[1]} channels to mono")
+    x = x[:, 0] if mono else x.T
+    if not np.all(np.isfinite(x)):
+        raise DataError(f"{path}: contains NaN or infinite samples. Re-export the file.")
+    if sample_rate is not None and sr != sample_rate:
+        import librosa
+
+        x = librosa.resample(x, orig_sr=sr, target_sr=sample_rate, res_type="soxr_hq").astype(np.float32)
+        if report is not None:
+            report.fix(path, f"resampled {sr} Hz -> {sample_rate} Hz")
+        sr = sample_rate
+    return x.astype(np.float32, copy=False), int(sr)
+
+
+def write_wav(path: str | os.PathLike, x: np.ndarray, sample_rate: int) -> Path:
+    """Chapter 00. Write a mono float waveform as 16-bit PCM WAV, atomically."""
+    import soundfile as sf
+
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), np.asarray(x, dtype=np.float32), sample_rate, subtype="PCM_16", format="WAV")
+    return Path(path)
