@@ -17,6 +17,61 @@ from .config import build_root, profile_name, repo_root
 from .results import claims_table, load_findings, results_dir, update_readme, write_report
 
 
+def check_environment(profile: str | None = None) -> list[dict[str, object]]:
+    """Chapter 00. Check Python, torch/torchaudio, device, FluidSynth, soundfont and data; each row has a fix."""
+    import platform
+
+    import torch
+
+    from . import data, midi
+    from .config import describe_device, pick_device
+
+    profile = profile_name(profile)
+    rows: list[dict[str, object]] = []
+
+    def row(check: str, ok: bool, detail: str, fix: str = "") -> None:
+        rows.append({"check": check, "ok": bool(ok), "detail": detail, "fix": "" if ok else fix})
+
+    py = platform.python_version()
+    row("Python", py.startswith(("3.11.", "3.12.")), py, "use Python 3.11 or 3.12: make test PYTHON=python3.11")
+    try:
+        import torchaudio
+
+        ta = torchaudio.__version__
+        same = ta.split("+")[0].rsplit(".", 1)[0] == torch.__version__.split("+")[0].rsplit(".", 1)[0]
+    except Exception as e:  # torchaudio's extension fails to load when the pair does not match
+        ta, same = f"not importable ({e})", False
+    row("torch + torchaudio", same, f"torch {torch.__version__}, torchaudio {ta}",
+        "install them as a pair: pip install torch==2.11.0 torchaudio==2.11.0")
+    dev = pick_device()
+    want_gpu = profile == "gpu"
+    row("device", dev.type == "cuda" or not want_gpu, describe_device(dev),
+        "the gpu profile needs CUDA: check `nvidia-smi` and the driver (README, Troubleshooting), or use COURSE_PROFILE=cpu")
+    fs_ok = midi.fluidsynth_available()
+    row("FluidSynth", fs_ok, "renders MIDI" if fs_ok else "missing", midi.FLUIDSYNTH_FIX.splitlines()[1].strip())
+    sf2 = midi.soundfont_path()
+    row("soundfont", sf2.exists(), str(sf2), "reinstall pretty_midi (it ships TimGM6mb.sf2) or set COURSE_SOUNDFONT")
+    for kind in data.KINDS:
+        path = data.dataset_path(kind, profile)
+        ok = data.is_built(kind, profile) or (bool(os.environ.get(f"COURSE_{kind.upper()}")) and path.exists())
+        row(f"data: {kind}", ok, str(path), f"make data PROFILE={profile}  (or: python -m course_lib.data build --profile {profile})")
+    try:
+        import ipywidgets
+
+        row("ipywidgets", True, ipywidgets.__version__)
+    except ImportError:
+        row("ipywidgets", False, "missing", "pip install ipywidgets (the explorers fall back to static plots)")
+    return rows
+
+
+def environment_table(rows: list[dict[str, object]]) -> str:
+    """Chapter 00. The environment check as a Markdown table."""
+    out = ["| check | status | detail | fix |", "|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['check']} | {'ok' if r['ok'] else 'MISSING'} | {r['detail']} | {r['fix']} |")
+    return "\n".join(out)
+
+
 def notebook_paths(only: list[str] | None = None) -> list[Path]:
     """Chapter 00. The course notebooks in order (optionally only those whose number is in `only`)."""
     paths = sorted((repo_root() / "notebooks").glob("[0-9][0-9]_*.ipynb"))

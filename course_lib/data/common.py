@@ -109,9 +109,10 @@ def read_wav(path: str | os.PathLike, sample_rate: int | None = None, mono: bool
     if x.shape[0] == 0:
         raise DataError(f"{path}: the file holds no samples (empty or truncated). Delete or re-export it.")
     if mono and x.shape[1] > 1:
+        channels = x.shape[1]
         x = x.mean(axis=1, keepdims=True)
         if report is not None:
-            report.fix(path, f"downmixed {x.shape[1]} channels to mono")
+            report.fix(path, f"downmixed {channels} channels to mono")
     x = x[:, 0] if mono else x.T
     if not np.all(np.isfinite(x)):
         raise DataError(f"{path}: contains NaN or infinite samples. Re-export the file.")
