@@ -20,19 +20,19 @@ SIZES: dict[str, dict[str, Any]] = {
         "seeds": [0],
         "data": {"notes": 160, "tunes": 40, "velocities": [50, 100]},
         "ch00": {"families_to_play": 3},
-        "ch01": {"gl_iters": [0, 4, 16], "n_notes_stats": 4, "explorer_settings": 2},
+        "ch01": {"gl_iters": [0, 4, 16], "n_notes_stats": 8},
     },
     "cpu": {
         "seeds": [0, 1, 2],
         "data": {"notes": 3000, "tunes": 1500, "velocities": [25, 50, 75, 100, 127]},
         "ch00": {"families_to_play": 11},
-        "ch01": {"gl_iters": [0, 4, 16, 32, 64, 128], "n_notes_stats": 24, "explorer_settings": 4},
+        "ch01": {"gl_iters": [0, 4, 16, 32, 64, 128], "n_notes_stats": 48},
     },
     "gpu": {
         "seeds": [0, 1, 2],
         "data": {"notes": 20000, "tunes": 100000, "velocities": [25, 50, 75, 100, 127]},
         "ch00": {"families_to_play": 11},
-        "ch01": {"gl_iters": [0, 4, 16, 32, 64, 128, 256], "n_notes_stats": 64, "explorer_settings": 4},
+        "ch01": {"gl_iters": [0, 4, 16, 32, 64, 128, 256], "n_notes_stats": 128},
     },
 }
 
