@@ -47,7 +47,7 @@ data: setup
 	$(PY) -m course_lib.data build $(PROFILE_ARG)
 
 test: setup
-	TQDM_DISABLE=1 $(PY) -m course_lib.data build --profile smoke
+	$(PY) -m course_lib.data build --profile smoke --quiet
 	COURSE_PROFILE=smoke COURSE_STATIC=1 MPLBACKEND=Agg PYTHONHASHSEED=0 $(PY) -m pytest tests notebooks \
 	  --nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider -q
 

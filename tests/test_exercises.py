@@ -85,3 +85,57 @@ def test_family_counts(capsys):
     assert not E.check_ch00_family_counts({"bass": 2, "flute": 1, "synth_lead": 1, "organ": 0}, notes)
     assert "not in the split" in capsys.readouterr().out
     assert not E.check_ch00_family_counts(not_yet, notes)
+
+
+def test_ch02_mrstft_loss(capsys):
+    from course_lib import audio
+
+    def right(z, z_hat, n, weight):
+        x = audio.rfft_deinterleave(z, n, nyquist_dropped=True)
+        x_hat = audio.rfft_deinterleave(z_hat, n, nyquist_dropped=True)
+        return ((z - z_hat) ** 2).mean() + weight * audio.multi_resolution_stft_distance(x, x_hat)
+
+    assert E.check_ch02_mrstft_loss(right)
+    assert not E.check_ch02_mrstft_loss(lambda z, z_hat, n, weight: ((z - z_hat) ** 2).mean())
+    assert "multi_resolution_stft_distance" in capsys.readouterr().out
+    assert not E.check_ch02_mrstft_loss(not_yet)
+
+
+def test_ch02_matched_conv(capsys):
+    from torch import nn
+
+    fc = nn.Sequential(nn.Linear(64, 100), nn.Linear(100, 64))
+
+    class Same(nn.Module):
+        def __init__(self, hidden):
+            super().__init__()
+            self.a, self.b = nn.Linear(64, hidden), nn.Linear(hidden, 64)
+
+        def forward(self, x):
+            return self.b(self.a(x))
+
+    assert E.check_ch02_matched_conv(lambda: Same(100), fc, 64)
+    assert not E.check_ch02_matched_conv(lambda: Same(50), fc, 64)
+    assert "parameters vs" in capsys.readouterr().out
+    assert not E.check_ch02_matched_conv(not_yet, fc, 64)
+
+
+def test_ch02_overlap_add(capsys):
+    def right(segs, hop):
+        n, L = segs.shape
+        out = torch.zeros((n - 1) * hop + L)
+        w = torch.hann_window(L)
+        for i, s in enumerate(segs):
+            out[i * hop: i * hop + L] += s * w
+        return out
+
+    def no_window(segs, hop):
+        n, L = segs.shape
+        out = torch.zeros((n - 1) * hop + L)
+        for i, s in enumerate(segs):
+            out[i * hop: i * hop + L] += s / 2
+        return out
+
+    assert E.check_ch02_overlap_add(right)
+    assert not E.check_ch02_overlap_add(no_window)
+    assert "hann_window" in capsys.readouterr().out

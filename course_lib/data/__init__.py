@@ -57,14 +57,12 @@ def build(profile: str | None = None, kinds: tuple[str, ...] = KINDS, force: boo
             raise ValueError(f"unknown dataset {kind!r}; choose from {KINDS}")
         folder = data_dir(kind, profile)
         if not force and is_built(kind, profile):
-            if progress:
-                print(f"{kind}: {folder} is up to date")
+            print(f"{kind}: {folder} is up to date")
             out[kind] = None
             continue
         params = _wanted(kind, profile)
         t0 = time.perf_counter()
-        if progress:
-            print(f"{kind}: building the {profile} set into {folder} ...")
+        print(f"{kind}: building the {profile} set into {folder} ...")
         if kind == "notes":
             rep = build_notes(folder, params["n_notes"], seed=params["seed"], velocities=tuple(params["velocities"]),
                               progress=progress)
@@ -73,8 +71,7 @@ def build(profile: str | None = None, kinds: tuple[str, ...] = KINDS, force: boo
         secs = time.perf_counter() - t0
         write_json_atomic(folder.parent / f"{kind}.build.json", {"params": params, "seconds": round(secs, 1),
                                                                  "kept": rep.kept, "skipped": len(rep.skipped)})
-        if progress:
-            print(rep.summary() + f"  ({secs:.1f} s)")
+        print(rep.summary() + f"  ({secs:.1f} s)")
         out[kind] = rep
     return out
 

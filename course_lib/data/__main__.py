@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--profile", choices=["smoke", "cpu", "gpu"], default=None)
     b.add_argument("--only", nargs="+", choices=KINDS, default=list(KINDS))
     b.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    b.add_argument("--quiet", action="store_true", help="no progress bars (CI logs)")
     c = sub.add_parser("check", help="load a dataset folder (built, NSynth or MIDI) and report every bad file")
     c.add_argument("path")
     c.add_argument("--kind", choices=KINDS, required=True)
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     try:
         if a.cmd == "build":
-            build(a.profile, tuple(a.only), force=a.force)
+            build(a.profile, tuple(a.only), force=a.force, progress=not a.quiet)
             return 0
         if a.kind == "notes":
             from .notes import load_notes
