@@ -18,21 +18,31 @@ PROFILES = ("smoke", "cpu", "gpu")
 SIZES: dict[str, dict[str, Any]] = {
     "smoke": {
         "seeds": [0],
-        "data": {"notes": 160, "tunes": 40, "velocities": [50, 100]},
+        "data": {"notes": 160, "tunes": 40, "velocities": [50, 100], "songs": 6, "song_seconds": 12.0},
         "ch00": {"families_to_play": 3},
         "ch01": {"gl_iters": [0, 4, 16], "n_notes_stats": 8},
+        "ch02": {"fc": {"hidden": [64, 32], "latent": 16}, "conv": {"channels": [2, 4, 8], "latent": 16},
+                 "seeds": [0], "epochs": 2, "patience": 2, "batch_size": 40, "lr": 1e-4, "weight_decay": 1e-5,
+                 "mrstft_epochs": 1, "mrstft_weight": 10.0},
     },
     "cpu": {
         "seeds": [0, 1, 2],
-        "data": {"notes": 3000, "tunes": 1500, "velocities": [25, 50, 75, 100, 127]},
+        "data": {"notes": 3000, "tunes": 1500, "velocities": [25, 50, 75, 100, 127], "songs": 40, "song_seconds": 30.0},
         "ch00": {"families_to_play": 11},
         "ch01": {"gl_iters": [0, 4, 16, 32, 64, 128], "n_notes_stats": 48},
+        "ch02": {"fc": {"hidden": [512, 256], "latent": 128}, "conv": {"channels": [4, 8, 16], "latent": 128},
+                 "seeds": [0, 1, 2], "epochs": 15, "patience": 5, "batch_size": 40, "lr": 1e-4, "weight_decay": 1e-5,
+                 "mrstft_epochs": 3, "mrstft_weight": 10.0},
     },
     "gpu": {
         "seeds": [0, 1, 2],
-        "data": {"notes": 20000, "tunes": 100000, "velocities": [25, 50, 75, 100, 127]},
+        "data": {"notes": 20000, "tunes": 100000, "velocities": [25, 50, 75, 100, 127], "songs": 400, "song_seconds": 60.0},
         "ch00": {"families_to_play": 11},
         "ch01": {"gl_iters": [0, 4, 16, 32, 64, 128, 256], "n_notes_stats": 128},
+        # paper 001 at exact size; paper: <= 500 epochs, patience 50 (one seed fits the 15-minute budget)
+        "ch02": {"fc": {"hidden": [9800, 6500], "latent": 3300}, "conv": {"channels": [16, 32, 64], "latent": 3300},
+                 "seeds": [0], "epochs": 150, "patience": 50, "batch_size": 40, "lr": 1e-4, "weight_decay": 1e-5,
+                 "mrstft_epochs": 20, "mrstft_weight": 10.0},
     },
 }
 
@@ -147,7 +157,7 @@ def setup(chapter: int | str, profile: str | None = None, seed: int | None = Non
     prof = profile_name(profile)
     all_sizes = SIZES[prof]
     ch = chapter_id(chapter)
-    seeds = list(all_sizes["seeds"])
+    seeds = list(all_sizes.get(f"ch{ch}", {}).get("seeds", all_sizes["seeds"]))  # a chapter may set its own
     seed_everything(seeds[0] if seed is None else seed)
     device = pick_device()
     if device.type == "cuda":

@@ -9,7 +9,7 @@ from course_lib.data.__main__ import main as data_cli
 @pytest.fixture
 def tiny(isolated, monkeypatch):
     sizes = copy.deepcopy(config.SIZES)
-    sizes["smoke"]["data"].update(notes=33, tunes=6, velocities=[100])
+    sizes["smoke"]["data"].update(notes=33, tunes=6, velocities=[100], songs=3, song_seconds=4.0)
     monkeypatch.setattr(config, "SIZES", sizes)
     monkeypatch.setattr(data, "SIZES", sizes)
     return isolated
@@ -17,13 +17,13 @@ def tiny(isolated, monkeypatch):
 
 def test_build_once_then_reuse_then_rebuild_when_sizes_change(tiny, capsys):
     reports = data.build("smoke", progress=True)
-    assert reports["notes"].kept == 33 and reports["melodies"].kept == 6
-    assert data.is_built("notes", "smoke") and data.is_built("melodies", "smoke")
+    assert reports["notes"].kept == 33 and reports["melodies"].kept == 6 and reports["songs"].kept == 3
+    assert all(data.is_built(kind, "smoke") for kind in data.KINDS)
     assert (tiny / "data" / "smoke" / "notes" / "nsynth-train" / "examples.json").exists()
     assert (tiny / "data" / "smoke" / "melodies" / "index.json").exists()
     capsys.readouterr()
     again = data.build("smoke")
-    assert again == {"notes": None, "melodies": None}
+    assert again == {"notes": None, "melodies": None, "songs": None}
     assert "up to date" in capsys.readouterr().out
     config.SIZES["smoke"]["data"]["notes"] = 22
     assert not data.is_built("notes", "smoke")
@@ -36,6 +36,9 @@ def test_get_builds_on_first_use(tiny):
     assert len(ns) > 0 and data.is_built("notes", "smoke")
     tunes = data.get_melodies("smoke", progress=False)
     assert len(tunes) == 6
+    songs = data.get_songs("smoke", progress=False)
+    assert len(songs) == 3 and songs.sample_rate == 4410
+    assert {m["split"] for m in songs.meta} == {"train", "valid", "test"}  # every split gets a song
 
 
 def test_real_dataset_paths_come_from_the_environment(tiny, monkeypatch):

@@ -1,9 +1,10 @@
 """The course's offline datasets: build them once per profile, load them (or a real dataset) the same way (Chapter 00).
 
-    python -m course_lib.data build [--profile cpu] [--only notes melodies] [--force]
+    python -m course_lib.data build [--profile cpu] [--only notes melodies songs] [--force]
     python -m course_lib.data check PATH --kind notes|melodies
-Real data: set COURSE_NOTES=/path/to/nsynth (folder with nsynth-train/ ...) or
-COURSE_MELODIES=/path/to/midi-folder (Nottingham, Lakh, MAESTRO) and every chapter reads it instead.
+Real data: set COURSE_NOTES=/path/to/nsynth (folder with nsynth-train/ ...),
+COURSE_MELODIES=/path/to/midi-folder (Nottingham, Lakh, MAESTRO) or COURSE_SONGS=/path/to/audio-folder
+(e.g. the Beatport EDM Key set) and every chapter reads it instead.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from ..config import SIZES, data_dir, profile_name
 from .common import BuildReport, DataError, write_json_atomic
 
-KINDS = ("notes", "melodies")
+KINDS = ("notes", "melodies", "songs")  # songs are rendered from melodies, so they come after them
 BUILD_VERSION = 1  # bump when a builder's output changes, so old builds are rebuilt
 
 
@@ -31,6 +32,9 @@ def _wanted(kind: str, profile: str) -> dict:
     d = SIZES[profile]["data"]
     if kind == "notes":
         return {"version": BUILD_VERSION, "n_notes": d["notes"], "velocities": d["velocities"], "seed": 0}
+    if kind == "songs":
+        return {"version": BUILD_VERSION, "n_songs": d["songs"], "seconds": d["song_seconds"], "seed": 0,
+                "tunes": d["tunes"]}
     return {"version": BUILD_VERSION, "n_tunes": d["tunes"], "seed": 0}
 
 
@@ -47,8 +51,9 @@ def is_built(kind: str, profile: str | None = None) -> bool:
 def build(profile: str | None = None, kinds: tuple[str, ...] = KINDS, force: bool = False,
           progress: bool = True) -> dict[str, BuildReport | None]:
     """Chapter 00. Build the datasets of a profile into data/<profile>/ unless already built with these sizes."""
-    from .melodies import build_melodies
+    from .melodies import build_melodies, load_melodies
     from .notes import build_notes
+    from .songs import build_songs
 
     profile = profile_name(profile)
     out: dict[str, BuildReport | None] = {}
@@ -66,8 +71,14 @@ def build(profile: str | None = None, kinds: tuple[str, ...] = KINDS, force: boo
         if kind == "notes":
             rep = build_notes(folder, params["n_notes"], seed=params["seed"], velocities=tuple(params["velocities"]),
                               progress=progress)
-        else:
+        elif kind == "melodies":
             rep = build_melodies(folder, params["n_tunes"], seed=params["seed"], progress=progress)
+        else:
+            if not is_built("melodies", profile):
+                build(profile, ("melodies",), progress=progress)
+            tunes = load_melodies(data_dir("melodies", profile), progress=progress)
+            rep = build_songs(folder, tunes, params["n_songs"], params["seconds"], seed=params["seed"],
+                              progress=progress)
         secs = time.perf_counter() - t0
         write_json_atomic(folder.parent / f"{kind}.build.json", {"params": params, "seconds": round(secs, 1),
                                                                  "kept": rep.kept, "skipped": len(rep.skipped)})
@@ -94,4 +105,13 @@ def get_melodies(profile: str | None = None, **kw):
     return load_melodies(dataset_path("melodies", profile), **kw)
 
 
-__all__ = ["BuildReport", "DataError", "KINDS", "build", "dataset_path", "get_melodies", "get_notes", "is_built"]
+def get_songs(profile: str | None = None, sample_rate: int = 4410, **kw):
+    """Chapter 02. The songs as an AudioSet at `sample_rate` (built first if missing; $COURSE_SONGS for your audio)."""
+    from .songs import load_audio_folder
+
+    if not os.environ.get("COURSE_SONGS") and not is_built("songs", profile):
+        build(profile, ("songs",))
+    return load_audio_folder(dataset_path("songs", profile), sample_rate=sample_rate, **kw)
+
+
+__all__ = ["BuildReport", "DataError", "KINDS", "build", "dataset_path", "get_melodies", "get_notes", "get_songs", "is_built"]
