@@ -54,16 +54,21 @@ def band_energy_ratio_db(ref: torch.Tensor, est: torch.Tensor, sr: int, band_hz:
     return centres, 10 * torch.log10(e_est.clamp_min(1e-30) / e_ref.clamp_min(1e-30))
 
 
-def energy_cutoff_hz(ref: torch.Tensor, est: torch.Tensor, sr: int, threshold_db: float = -10.0,
-                     band_hz: float = 50.0) -> float:
-    """Chapter 02. Frequency above which the reconstruction has lost its energy.
+def rolloff_hz(x: torch.Tensor, sr: int, fraction: float = 0.99) -> float:
+    """Chapter 02. Spectral roll-off: the frequency below which `fraction` of the energy lies (mean over items).
 
-    The upper edge of the highest band_hz-wide band in which est keeps at least threshold_db of ref's energy
-    (paper 001 saw its conv model cut off near 417 Hz). Returns 0 when no band keeps it.
+    Where a reconstruction's energy stops: paper 001 saw its conv model's output end near 417 Hz.
+    Returns 0 for a silent signal.
     """
-    centres, ratio = band_energy_ratio_db(ref, est, sr, band_hz)
-    kept = (ratio >= threshold_db).nonzero().flatten()
-    return 0.0 if len(kept) == 0 else float(min(centres[kept[-1]] + band_hz / 2, sr / 2))
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    n = x.shape[-1]
+    p = torch.fft.rfft(x.double()).abs().pow(2).reshape(-1, n // 2 + 1).mean(0)
+    total = float(p.sum())
+    if total <= 0:
+        return 0.0
+    k = int(torch.searchsorted(torch.cumsum(p, 0), torch.tensor(fraction * total, dtype=torch.float64)))
+    return float(torch.fft.rfftfreq(n, 1 / sr)[min(k, p.numel() - 1)])
 
 
 def seam_click_ratio(y: torch.Tensor, seg_len: int) -> float:

@@ -178,7 +178,8 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
           checkpoint: str | os.PathLike | None = None, resume: bool = True, restore_best: bool = True,
           device: torch.device | str | None = None, grad_clip: float | None = None, amp: bool | str = "auto",
           seed: int = 0, progress: bool = True, log_epochs: Callable[[int], bool] | None = None,
-          on_epoch_end: Callable[[int, dict, nn.Module], None] | None = None, drop_last: bool = False) -> History:
+          on_epoch_end: Callable[[int, dict, nn.Module], None] | None = None, drop_last: bool = False,
+          fingerprint: str | None = None) -> History:
     """Chapter 00. Train `model` by minimising loss_fn(model, batch, state); returns the History.
 
     Data (a tensor or tuple of tensors) is moved to the device once and batched by index gathers.
@@ -187,6 +188,8 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
     with resume=True continues where the first stopped (or returns at once if it had finished).
     scheduler: None, 'plateau' (ReduceLROnPlateau, patience 3, factor 0.5) or a callable optimizer -> scheduler.
     log_epochs(epoch) -> bool chooses which epochs print a line (new bests always print).
+    fingerprint: a string describing settings and data; a checkpoint saved under another fingerprint is ignored
+    (training starts afresh) so a changed profile or dataset never resumes a stale run.
     """
     if epochs < 0 or batch_size <= 0:
         raise ValueError(f"train: epochs must be >= 0 and batch_size > 0 (got {epochs}, {batch_size})")
@@ -212,8 +215,12 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
     best_state: dict[str, torch.Tensor] | None = None
     start_epoch, bad_epochs = 0, 0
     ckpt = Path(checkpoint) if checkpoint is not None else None
-    if ckpt is not None and resume and ckpt.exists():
-        saved = torch.load(ckpt, map_location=device, weights_only=False)
+    saved = torch.load(ckpt, map_location=device, weights_only=False) if ckpt and resume and ckpt.exists() else None
+    if saved is not None and saved.get("fingerprint") != fingerprint:
+        if progress:
+            print(f"{ckpt} was saved with other settings or data: training afresh.")
+        saved = None
+    if saved is not None:
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
         if sched is not None and saved.get("scheduler") is not None:
@@ -289,7 +296,8 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
         if ckpt is not None:
             save_checkpoint(ckpt, model=model.state_dict(), optimizer=opt.state_dict(),
                             scheduler=sched.state_dict() if sched is not None else None, history=hist.to_dict(),
-                            best_model=best_state, epoch=epoch, bad_epochs=bad_epochs, step=state.step)
+                            best_model=best_state, epoch=epoch, bad_epochs=bad_epochs, step=state.step,
+                            fingerprint=fingerprint)
         if on_epoch_end is not None:
             on_epoch_end(epoch, rec, model)
         if bar is not None:

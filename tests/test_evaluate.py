@@ -40,11 +40,19 @@ def lowpassed_noise(cut_hz, sr=4410, n=13230, items=6):
 
 
 @pytest.mark.parametrize("cut", [417.0, 1000.0])
-def test_energy_cutoff_finds_a_lowpass(cut):
+def test_rolloff_finds_a_lowpass(cut):
     x, y = lowpassed_noise(cut)
-    assert abs(E.energy_cutoff_hz(x, y, 4410) - cut) <= 50
-    assert E.energy_cutoff_hz(x, x, 4410) == pytest.approx(2205)
-    assert E.energy_cutoff_hz(x, torch.zeros_like(x), 4410) == 0.0
+    assert abs(E.rolloff_hz(y, 4410) - 0.99 * cut) <= 10
+    assert E.rolloff_hz(x, 4410) == pytest.approx(0.99 * 2205, abs=15)  # white noise: 99 % of the band
+    assert E.rolloff_hz(torch.zeros_like(x), 4410) == 0.0
+    with pytest.raises(ValueError, match="fraction"):
+        E.rolloff_hz(x, 4410, fraction=0)
+
+
+def test_band_energy_ratio_of_a_lowpass():
+    x, y = lowpassed_noise(417.0)
+    centres, ratio = E.band_energy_ratio_db(x, y, 4410)
+    assert ratio[centres < 350].abs().max() < 0.01 and (ratio[centres > 500] < -100).all()
 
 
 def test_seam_clicks_measured():

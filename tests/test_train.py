@@ -160,3 +160,14 @@ def test_bad_inputs_are_explained():
 
     with pytest.raises(FloatingPointError, match="learning rate"):
         T.train(m, nan_loss, torch.randn(8, 4), epochs=1, batch_size=4, progress=False)
+
+
+def test_checkpoint_from_other_settings_is_not_resumed(tmp_path, capsys):
+    x, y = regression()
+    ckpt = tmp_path / "run.pt"
+    T.train(make_model(), mse, (x, y), epochs=2, batch_size=16, lr=0.01, checkpoint=ckpt, fingerprint="a", progress=False)
+    h = T.train(make_model(), mse, (x, y), epochs=2, batch_size=16, lr=0.01, checkpoint=ckpt, fingerprint="a")
+    assert "nothing left to do" in capsys.readouterr().out and h.epochs_run == 2
+    h = T.train(make_model(), mse, (x, y), epochs=3, batch_size=16, lr=0.01, checkpoint=ckpt, fingerprint="b")
+    assert "training afresh" in capsys.readouterr().out and h.epochs_run == 3
+    assert torch.load(ckpt, weights_only=False)["fingerprint"] == "b"
