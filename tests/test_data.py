@@ -62,3 +62,10 @@ def test_cli_check_reports_and_fails_clearly(tiny, capsys):
     assert data_cli(["check", str(tiny / "missing"), "--kind", "notes"]) == 2
     err = capsys.readouterr().err
     assert "missing" in err and "make data" in err
+
+
+def test_cli_checks_an_audio_folder(tiny, capsys):
+    data.build("smoke", ("songs",), progress=False)
+    assert data_cli(["check", str(data.dataset_path("songs", "smoke")), "--kind", "songs"]) == 0
+    out = capsys.readouterr().out
+    assert "3 items loaded" in out and "0 skipped" in out

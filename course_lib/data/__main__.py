@@ -29,10 +29,14 @@ def main(argv: list[str] | None = None) -> int:
             from .notes import load_notes
 
             s = load_notes(a.path, split=a.split)
-        else:
+        elif a.kind == "melodies":
             from .melodies import load_melodies
 
             s = load_melodies(a.path)
+        else:
+            from .songs import load_audio_folder
+
+            s = load_audio_folder(a.path)
         print(f"{len(s)} items loaded from {a.path}")
         print(s.report.summary())
         return 0
