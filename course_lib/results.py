@@ -179,14 +179,14 @@ README_END = "<!-- results:end -->"
 def readme_table(root: str | os.PathLike | None = None) -> str:
     """Chapter 00. The README results table built from the committed notebooks/results/<profile>/*.json."""
     root = Path(root) if root else repo_root() / "notebooks" / "results"
-    lines = ["| profile | chapter | claim | paper reports | we measured | verdict |", "|---|---|---|---|---|---|"]
+    lines = ["| profile / device | chapter | claim | paper reports | we measured | verdict |", "|---|---|---|---|---|---|"]
     any_rows = False
     for profile in ("cpu", "gpu"):
         for f in load_findings(root / profile):
             for c in f["claims"]:
                 any_rows = True
                 v = c["verdict"] + (f" ({c['why']})" if c.get("why") else "")
-                cells = [f"{profile} ({f.get('device', '?')})", f["chapter"], c["id"], c["paper"],
+                cells = [f"{profile} / {f.get('device', '?')}", f["chapter"], c["id"], c["paper"],
                          _fmt_measured(c["measured"]), v]
                 lines.append("| " + " | ".join(str(x).replace("|", "\\|") for x in cells) + " |")
     return "\n".join(lines) if any_rows else "No reference runs committed yet."
