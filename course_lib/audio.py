@@ -50,9 +50,12 @@ def _same_shape(ref: torch.Tensor, est: torch.Tensor) -> None:
 
 
 def to_tensor(x) -> torch.Tensor:
-    """Chapter 01. Numpy array / list / number -> float32 tensor; tensors pass through unchanged."""
+    """Chapter 01. Numpy array / list / number -> float32 tensor; float32/64 tensors pass through, half/bf16 become float32.
+
+    Spectral work (FFT, logs) always runs in at least float32, also under bf16 autocast.
+    """
     if isinstance(x, torch.Tensor):
-        return x
+        return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
     return torch.as_tensor(np.asarray(x, dtype=np.float32))
 
 

@@ -82,7 +82,11 @@ def check_ch01_alias(alias: Callable[[float, float], float]) -> bool:
         if got is _NOT_YET:
             return False
         ref = aliased_frequency(f, sr)
-        if not isinstance(got, (int, float)) or math.isnan(got) or abs(got - ref) > 1e-6:
+        try:
+            got = float(got)
+        except (TypeError, ValueError):
+            return _verdict(False, "", f"alias({f}, {sr}) should return a number (Hz), got {type(got).__name__}")
+        if math.isnan(got) or abs(got - ref) > 1e-6:
             hint = ("frequencies below sr/2 are unchanged" if f < sr / 2 else
                     "fold: take f modulo sr, then reflect values above sr/2 as sr - f")
             return _verdict(False, "", f"alias({f}, {sr}) gave {got}, expected {ref}. Hint: {hint}.")
@@ -152,7 +156,10 @@ def check_ch02_mrstft_loss(loss_fn: Callable[..., torch.Tensor]) -> bool:
             hint = ("with weight 0 the loss must be the plain MSE over the features" if weight == 0 else
                     "turn both feature vectors back into waveforms with audio.rfft_deinterleave(z, n, "
                     "nyquist_dropped=True) and add weight * audio.multi_resolution_stft_distance(x, x_hat)")
-            return _verdict(False, "", f"weight={weight}: you give {float(got):.4f}, expected {float(ref):.4f}. Hint: {hint}.")
+            return _verdict(False, "", f"weight={weight}: you give {float(got.detach()):.4f}, expected {float(ref.detach()):.4f}. Hint: {hint}.")
+    if not got.requires_grad:
+        return _verdict(False, "", "the value is right but the loss has no gradient: keep every step in torch "
+                                   "(no .detach(), .item() or numpy) so training can use it")
     got.backward()
     if z_hat.grad is None or not torch.isfinite(z_hat.grad).all():
         return _verdict(False, "", "the loss has no finite gradient with respect to z_hat: keep everything in torch")

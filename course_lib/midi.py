@@ -96,27 +96,44 @@ class Synth:
         self._samples(self.sample_rate // 10)  # flush tails so the next note starts from silence
         return np.concatenate([a, b])
 
+    MELODIC_CHANNELS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15)  # channel 9 is General MIDI's drums
+
     def render(self, pm, duration_s: float | None = None) -> np.ndarray:
-        """Chapter 01. Render a pretty_midi.PrettyMIDI to mono float32 audio, loudness kept."""
-        sr = self.sample_rate
+        """Chapter 01. Render a pretty_midi.PrettyMIDI to mono float32 audio, loudness kept.
+
+        Each melodic instrument gets a channel of its own; files with more than 15 melodic instruments (common in
+        Lakh) are rendered 15 at a time and mixed, so no two instruments ever share a channel's program.
+        """
         end = pm.get_end_time() + 1.0 if duration_s is None else duration_s
+        total = int(round(end * self.sample_rate))
+        melodic = [i for i in pm.instruments if not i.is_drum]
+        drums = [i for i in pm.instruments if i.is_drum]
+        n = len(self.MELODIC_CHANNELS)
+        groups = [melodic[k:k + n] for k in range(0, len(melodic), n)] or [[]]
+        groups[0] = groups[0] + drums
+        return np.sum([self._render_group(g, total) for g in groups], axis=0).astype(np.float32)
+
+    def _render_group(self, instruments: list, total: int) -> np.ndarray:
+        sr = self.sample_rate
+        self._fs.system_reset()
         events = []  # (time, order, kind, args)
-        for ch_idx, inst in enumerate(pm.instruments):
-            channel = 9 if inst.is_drum else (ch_idx if ch_idx < 9 else ch_idx + 1) % 16
+        melodic_channels = iter(self.MELODIC_CHANNELS)
+        for inst in instruments:
+            channel = 9 if inst.is_drum else next(melodic_channels)
             events.append((0.0, 0, "program", (channel, inst.program, inst.is_drum)))
             for cc in inst.control_changes:
                 events.append((cc.time, 1, "cc", (channel, cc.number, cc.value)))
             for pb in inst.pitch_bends:
                 events.append((pb.time, 1, "bend", (channel, pb.pitch)))
-            for n in inst.notes:
-                events.append((n.end, 2, "off", (channel, n.pitch)))
-                events.append((n.start, 3, "on", (channel, n.pitch, n.velocity)))
+            for note in inst.notes:
+                events.append((note.end, 2, "off", (channel, note.pitch)))
+                events.append((note.start, 3, "on", (channel, note.pitch, note.velocity)))
         events.sort(key=lambda e: (e[0], e[1]))
         out, t_samples = [], 0
         for time, _, kind, args in events:
-            if time > end:
-                break
             target = int(round(time * sr))
+            if target >= total:
+                break
             if target > t_samples:
                 out.append(self._samples(target - t_samples))
                 t_samples = target
@@ -131,7 +148,6 @@ class Synth:
                 self._fs.noteoff(*args)
             else:
                 self._fs.noteon(*args)
-        total = int(round(end * sr))
         if total > t_samples:
             out.append(self._samples(total - t_samples))
         for ch in range(16):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import os
 import resource
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -73,10 +74,11 @@ class History:
 
 
 def peak_memory_mb(device: torch.device) -> float:
-    """Chapter 00. Peak memory so far: CUDA max_memory_allocated on GPU, the process's peak resident set on CPU."""
+    """Chapter 00. Peak memory since setup(): CUDA max_memory_allocated on GPU, the process's peak resident set on CPU."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 1024  # macOS reports bytes, Linux KiB
 
 
 def as_batch(data: torch.Tensor | Sequence[torch.Tensor], device: torch.device) -> Batch:
@@ -179,7 +181,7 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
           device: torch.device | str | None = None, grad_clip: float | None = None, amp: bool | str = "auto",
           seed: int = 0, progress: bool = True, log_epochs: Callable[[int], bool] | None = None,
           on_epoch_end: Callable[[int, dict, nn.Module], None] | None = None, drop_last: bool = False,
-          fingerprint: str | None = None) -> History:
+          fingerprint: str | None = None, checkpoint_every_s: float = 0.0) -> History:
     """Chapter 00. Train `model` by minimising loss_fn(model, batch, state); returns the History.
 
     Data (a tensor or tuple of tensors) is moved to the device once and batched by index gathers.
@@ -188,6 +190,8 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
     with resume=True continues where the first stopped (or returns at once if it had finished).
     scheduler: None, 'plateau' (ReduceLROnPlateau, patience 3, factor 0.5) or a callable optimizer -> scheduler.
     log_epochs(epoch) -> bool chooses which epochs print a line (new bests always print).
+    checkpoint_every_s: save at most this often (0 = every epoch); the last epoch is always saved. Large models
+    on a GPU want a few minutes: a checkpoint holds the weights, the best weights and the optimiser state.
     fingerprint: a string describing settings and data; a checkpoint saved under another fingerprint is ignored
     (training starts afresh) so a changed profile or dataset never resumes a stale run.
     """
@@ -241,11 +245,10 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
         bar = tqdm(total=epochs, initial=start_epoch, desc="epochs", unit="ep")
     model.train()
     epoch = start_epoch
+    last_save = time.perf_counter()
     for epoch in range(start_epoch, epochs):
         state.epoch = epoch
         gen.manual_seed(seed * 100003 + epoch)  # per-epoch order: identical whether resumed or not
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
         t0 = time.perf_counter()
         tot, n = torch.zeros((), device=device), 0
         logs_tot: dict[str, torch.Tensor] = {}
@@ -293,7 +296,8 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
         stop = patience is not None and bad_epochs >= patience
         hist.stopped_early = stop
         hist.finished = stop or epoch == epochs - 1
-        if ckpt is not None:
+        if ckpt is not None and (hist.finished or time.perf_counter() - last_save >= checkpoint_every_s):
+            last_save = time.perf_counter()
             save_checkpoint(ckpt, model=model.state_dict(), optimizer=opt.state_dict(),
                             scheduler=sched.state_dict() if sched is not None else None, history=hist.to_dict(),
                             best_model=best_state, epoch=epoch, bad_epochs=bad_epochs, step=state.step,

@@ -12,3 +12,9 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("COURSE_BUILD", str(tmp_path / "build"))
     return tmp_path
+
+from hypothesis import settings  # noqa: E402
+
+# the same examples on every run: a property test that fails once fails every time
+settings.register_profile("course", derandomize=True, deadline=None)
+settings.load_profile("course")

@@ -311,3 +311,14 @@ def test_multi_resolution_stft_distance_zero_positive_and_differentiable():
 def test_bad_inputs_raise_value_error(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_half_precision_inputs_are_computed_in_float32():
+    # under bf16 autocast a model hands bf16 tensors to the spectral code; FFTs need float32
+    x = torch.randn(2, 4410)
+    z = A.rfft_interleave(x.bfloat16(), drop_nyquist=False)
+    assert z.dtype == torch.float32
+    y = A.rfft_deinterleave(z.bfloat16(), 4410)
+    assert y.dtype == torch.float32 and y.shape == x.shape
+    d = A.multi_resolution_stft_distance(x, x.half())
+    assert d.dtype == torch.float32 and float(d) < 0.05

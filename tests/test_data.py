@@ -48,6 +48,10 @@ def test_real_dataset_paths_come_from_the_environment(tiny, monkeypatch):
     monkeypatch.setenv("COURSE_MELODIES", str(tiny / "nowhere"))
     assert data.dataset_path("notes", "cpu") == built  # a user's dataset serves every profile
     assert len(data.get_notes("test", "cpu", progress=False)) > 0  # nothing is built for cpu
+    assert len(data.get_notes("train", "cpu", max_notes=5, progress=False)) == 5
+    everything = data.get_notes("train", "smoke", max_notes=None, progress=False)
+    config.SIZES["smoke"]["data"]["notes"] = 10  # the profile's size caps a user's (possibly huge) dataset
+    assert len(everything) > 10 and len(data.get_notes("train", "smoke", progress=False)) == 10
     assert not data.is_built("notes", "cpu")
     with pytest.raises(data.DataError, match="nowhere"):
         data.get_melodies("cpu")

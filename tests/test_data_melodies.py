@@ -110,7 +110,6 @@ def test_build_is_deterministic_and_uses_the_cache(built):
     info = json.loads((built["root"] / "small_again" / "build_report.json").read_text())
     assert info["n_parsed"] == 0  # everything came from the cache
     assert json.loads((built["root"] / "small" / "build_report.json").read_text())["n_parsed"] >= N_SMALL
-    assert built["t_warm"] < built["t_cold"]
     assert list((built["root"] / "cache" / "music21").glob("*.npz"))
 
 

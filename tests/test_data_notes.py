@@ -427,3 +427,17 @@ def test_real_nsynth_like_folder_loads_unchanged(tmp_path):
     assert ns.source.tolist() == [2, 1] and ns.meta[0]["qualities_str"] == ["dark"]
     assert not ns.report.skipped and not ns.report.fixed
     assert abs(float(ns.audio[0].abs().max()) - 0.1) < 1e-3
+
+
+def test_cache_notices_a_wav_rewritten_in_place(built, tmp_path):
+    import shutil
+
+    src, _ = built
+    root = tmp_path / "copy"
+    shutil.copytree(src / "nsynth-test", root)
+    first = notes.load_notes(root, progress=False)
+    key = first.keys[0]
+    wav = root / "audio" / f"{key}.wav"
+    common.write_wav(wav, np.full(notes.N_SAMPLES, 0.25, np.float32), notes.SAMPLE_RATE)
+    again = notes.load_notes(root, progress=False)
+    assert again.audio[again.keys.index(key)].mean() == pytest.approx(0.25, abs=1e-3)

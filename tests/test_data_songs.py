@@ -193,11 +193,13 @@ def test_bad_files_are_skipped_or_fixed(isolated):
     (root / "empty.wav").write_bytes(b"")
     (root / "notes.wav").write_text("this is a text file, renamed\n" * 20)
     (root / "readme.txt").write_text("not audio")
+    (root / "cut.wav").write_bytes((root / "good.wav").read_bytes()[:100000])  # header promises 2 s, holds 1.1 s
     a = songs.load_audio_folder(root, progress=False, cache=False)
     assert sorted(m["path"] for m in a.meta) == ["clip.mp3", "good.wav", "stereo48k.wav", "sub/clip.ogg",
                                                   "sub/deep.flac"]
     skipped = {s["file"]: s["reason"] for s in a.report.skipped}
-    assert set(skipped) == {"corrupt.wav", "empty.wav", "notes.wav", "short.wav"}
+    assert set(skipped) == {"corrupt.wav", "cut.wav", "empty.wav", "notes.wav", "short.wav"}
+    assert "truncated" in skipped["cut.wav"]
     assert "0.50 s" in skipped["short.wav"] and "not a readable audio file" in skipped["notes.wav"]
     fixes = [f["fix"] for f in a.report.fixed if f["file"] == "stereo48k.wav"]
     assert any("downmixed 2 channels" in f for f in fixes) and any("48000 Hz -> 4410 Hz" in f for f in fixes)

@@ -139,3 +139,24 @@ def test_ch02_overlap_add(capsys):
     assert E.check_ch02_overlap_add(right)
     assert not E.check_ch02_overlap_add(no_window)
     assert "hann_window" in capsys.readouterr().out
+
+
+def test_checks_accept_numpy_numbers_and_explain_detached_losses(capsys):
+    import numpy as np
+
+    def right(f, sr):
+        f = f % sr
+        return np.float32(sr - f if f > sr / 2 else f)
+
+    assert E.check_ch01_alias(right)
+    assert not E.check_ch01_alias(lambda f, sr: "1410 Hz")
+    assert "number" in capsys.readouterr().out
+    from course_lib import audio
+
+    def detached(z, z_hat, n, weight):
+        x = audio.rfft_deinterleave(z, n, nyquist_dropped=True)
+        x_hat = audio.rfft_deinterleave(z_hat, n, nyquist_dropped=True)
+        return (((z - z_hat) ** 2).mean() + weight * audio.multi_resolution_stft_distance(x, x_hat)).detach()
+
+    assert not E.check_ch02_mrstft_loss(detached)
+    assert "no gradient" in capsys.readouterr().out

@@ -171,3 +171,21 @@ def test_checkpoint_from_other_settings_is_not_resumed(tmp_path, capsys):
     h = T.train(make_model(), mse, (x, y), epochs=3, batch_size=16, lr=0.01, checkpoint=ckpt, fingerprint="b")
     assert "training afresh" in capsys.readouterr().out and h.epochs_run == 3
     assert torch.load(ckpt, weights_only=False)["fingerprint"] == "b"
+
+
+def test_checkpoint_timer_saves_the_last_epoch_only(tmp_path, monkeypatch):
+    x, y = regression()
+    saved = []
+    real = T.save_checkpoint
+    monkeypatch.setattr(T, "save_checkpoint", lambda path, **st: saved.append(st["epoch"]) or real(path, **st))
+    T.train(make_model(), mse, (x, y), epochs=4, batch_size=64, lr=0.01, checkpoint=tmp_path / "c.pt",
+            checkpoint_every_s=3600, progress=False)
+    assert saved == [3]
+    saved.clear()
+    T.train(make_model(), mse, (x, y), epochs=3, batch_size=64, lr=0.01, checkpoint=tmp_path / "d.pt", progress=False)
+    assert saved == [0, 1, 2]
+
+
+def test_peak_memory_is_positive_and_in_megabytes():
+    mb = T.peak_memory_mb(torch.device("cpu"))
+    assert 10 < mb < 1e6

@@ -91,6 +91,47 @@ class BuildReport:
         return write_json_atomic(path, self.to_dict())
 
 
+def wav_truncated(path: Path) -> str | None:
+    """Chapter 00. Why a RIFF/WAVE file is cut short (its data chunk declares more bytes than the file holds), else None.
+
+    soundfile reads such a file without complaint and returns fewer samples, so loaders check the header first.
+    """
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            while True:
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return None
+                n = int.from_bytes(chunk[4:], "little")
+                if chunk[:4] == b"data":
+                    held = size - f.tell()
+                    if 0 < n < 0xFFFFFFFF and held < n:
+                        return (f"truncated: the header declares {n} bytes of audio, the file holds {held}. "
+                                "Re-download or delete it.")
+                    return None
+                f.seek(n + (n & 1), 1)
+    except OSError:
+        return None
+
+
+def files_fingerprint(folder: str | os.PathLike) -> str:
+    """Chapter 00. A digest of every file's relative path, size and mtime under `folder` (a cache key part)."""
+    import hashlib
+
+    h = hashlib.sha1()
+    folder = Path(folder)
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            st = os.stat(os.path.join(root, name))
+            h.update(f"{os.path.relpath(os.path.join(root, name), folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
 def read_wav(path: str | os.PathLike, sample_rate: int | None = None, mono: bool = True,
              report: BuildReport | None = None) -> tuple[np.ndarray, int]:
     """Chapter 00. Read a WAV/FLAC as float32 with soundfile; downmix and resample (reported) or raise DataError.
@@ -102,6 +143,9 @@ def read_wav(path: str | os.PathLike, sample_rate: int | None = None, mono: bool
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: file not found. Check the dataset path (COURSE_DATA or the path you passed).")
+    reason = wav_truncated(path)
+    if reason:
+        raise DataError(f"{path}: {reason}")
     try:
         x, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as e:  # soundfile raises LibsndfileError / RuntimeError for corrupt files

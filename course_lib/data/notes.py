@@ -371,35 +371,8 @@ def _index(value: object, name: object, names: tuple[str, ...]) -> int | None:
     return names.index(name) if name in names else None
 
 
-def _truncated(path: Path) -> str | None:
-    """Why a RIFF/WAVE file is cut short (its data chunk declares more bytes than the file holds), else None."""
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            head = f.read(12)
-            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-                return None
-            while True:
-                chunk = f.read(8)
-                if len(chunk) < 8:
-                    return None
-                n = int.from_bytes(chunk[4:], "little")
-                if chunk[:4] == b"data":
-                    held = size - f.tell()
-                    if 0 < n < 0xFFFFFFFF and held < n:
-                        return (f"truncated: the header declares {n} bytes of audio, the file holds {held}. "
-                                "Re-download or delete it.")
-                    return None
-                f.seek(n + (n & 1), 1)
-    except OSError:
-        return None
-
-
 def _read_note(path: Path, report: BuildReport) -> np.ndarray:
     """One note as float32 (64000,): resampled, downmixed, padded or cut (reported); DataError if unusable."""
-    reason = _truncated(path)
-    if reason:
-        raise DataError(f"{path}: {reason}")
     x, _ = common.read_wav(path, sample_rate=SAMPLE_RATE, mono=True, report=report)
     if len(x) < N_SAMPLES:
         report.fix(path, f"zero-padded {len(x)} -> {N_SAMPLES} samples")
@@ -412,10 +385,10 @@ def _read_note(path: Path, report: BuildReport) -> np.ndarray:
 
 def _cache_file(folder: Path, families: list[int] | None, pitch_range: tuple[int, int] | None,
                 max_notes: int | None, seed: int) -> Path:
-    """Cache path keyed by the resolved split folder, examples.json mtime/size, the audio folder and the filters."""
+    """Cache path keyed by the resolved split folder, examples.json, every WAV's name/size/mtime and the filters."""
     ex, audio = (folder / "examples.json").stat(), folder / "audio"
     key = {"v": CACHE_VERSION, "path": str(folder.resolve()), "mtime": ex.st_mtime_ns, "size": ex.st_size,
-           "audio_mtime": audio.stat().st_mtime_ns if audio.is_dir() else None, "families": families,
+           "audio": common.files_fingerprint(audio) if audio.is_dir() else None, "families": families,
            "pitch_range": pitch_range, "max_notes": max_notes, "seed": seed if max_notes is not None else None}
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return config.data_root() / "cache" / "notes" / f"{digest}.pt"

@@ -1,0 +1,54 @@
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from course_lib.data import common
+
+
+def test_atomic_path_replaces_only_on_success(tmp_path):
+    target = tmp_path / "out.json"
+    common.write_json_atomic(target, {"a": 1})
+    with pytest.raises(RuntimeError):
+        with common.atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash")
+    assert json.loads(target.read_text()) == {"a": 1}
+    folder = tmp_path / "set"
+    with common.atomic_path(folder) as tmp:
+        tmp.mkdir()
+        (tmp / "x.txt").write_text("new")
+    assert (folder / "x.txt").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", "set"]  # no temporary folders left
+
+
+def test_read_wav_fixes_and_refuses(tmp_path):
+    stereo = tmp_path / "stereo.wav"
+    sf.write(stereo, np.stack([np.full(4800, 0.5), np.full(4800, -0.1)], 1), 48000)
+    rep = common.BuildReport("t")
+    x, sr = common.read_wav(stereo, sample_rate=16000, report=rep)
+    assert sr == 16000 and abs(len(x) - 1600) <= 1 and x[800] == pytest.approx(0.2, abs=1e-3)
+    assert [f["fix"] for f in rep.fixed] == ["downmixed 2 channels to mono", "resampled 48000 Hz -> 16000 Hz"]
+    good = tmp_path / "good.wav"
+    common.write_wav(good, np.zeros(16000, np.float32), 16000)
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(good.read_bytes()[:20000])
+    with pytest.raises(common.DataError, match="truncated"):
+        common.read_wav(cut)
+    (tmp_path / "empty.wav").write_bytes(b"")
+    with pytest.raises(common.DataError, match="empty.wav"):
+        common.read_wav(tmp_path / "empty.wav")
+    with pytest.raises(common.DataError, match="not found"):
+        common.read_wav(tmp_path / "missing.wav")
+
+
+def test_files_fingerprint_sees_every_change(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.wav").write_bytes(b"1234")
+    f0 = common.files_fingerprint(tmp_path)
+    assert common.files_fingerprint(tmp_path) == f0
+    (tmp_path / "a" / "x.wav").write_bytes(b"12345")
+    f1 = common.files_fingerprint(tmp_path)
+    (tmp_path / "b.wav").write_bytes(b"")
+    assert len({f0, f1, common.files_fingerprint(tmp_path)}) == 3
