@@ -141,9 +141,11 @@ class Context:
 
     @property
     def build_dir(self) -> Path:
+        """Chapter 00. Where this run writes checkpoints, findings and figures."""
         return build_root()
 
     def data_dir(self, kind: str) -> Path:
+        """Chapter 00. The built dataset `kind` of this profile."""
         return data_dir(kind, self.profile)
 
 

@@ -156,6 +156,7 @@ def reference(profile: str | None = None) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Chapter 00. Command line: run | report | reference."""
     ap = argparse.ArgumentParser(prog="python -m course_lib.course", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("command", choices=["run", "report", "reference"])

@@ -156,6 +156,7 @@ class Synth:
         return np.concatenate(out)[:total] if out else np.zeros(total, np.float32)
 
     def close(self) -> None:
+        """Chapter 00. Free the synthesiser (also done on leaving a `with` block)."""
         if getattr(self, "_fs", None) is not None:
             self._fs.delete()
             self._fs = None

@@ -77,6 +77,7 @@ class Findings:
         return path
 
     def to_dict(self) -> dict[str, Any]:
+        """Chapter 00. The findings file's content, with wall time and peak memory measured now."""
         from .train import peak_memory_mb
         import torch
 

@@ -48,15 +48,18 @@ class History:
 
     @property
     def epochs_run(self) -> int:
+        """Chapter 00. Number of epochs trained."""
         return len(self.records)
 
     @property
     def seconds_per_epoch(self) -> float:
+        """Chapter 00. Mean training time of an epoch (validation excluded)."""
         t = self.series("time_s")
         return sum(t) / len(t) if t else float("nan")
 
     @property
     def peak_mem_mb(self) -> float:
+        """Chapter 00. Highest peak memory recorded at the end of an epoch."""
         m = self.series("peak_mem_mb")
         return max(m) if m else float("nan")
 
@@ -65,11 +68,13 @@ class History:
         return next(r for r in self.records if r["epoch"] == self.best_epoch)
 
     def to_dict(self) -> dict[str, Any]:
+        """Chapter 00. The history as plain data (stored in checkpoints)."""
         return {"records": self.records, "best_epoch": self.best_epoch, "best_value": self.best_value,
                 "monitor": self.monitor, "stopped_early": self.stopped_early, "finished": self.finished}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "History":
+        """Chapter 00. Rebuild a History from to_dict()'s output."""
         return cls(**d)
 
 

@@ -9,6 +9,7 @@ from .common import DataError
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Chapter 00. Command line: build | check."""
     ap = argparse.ArgumentParser(prog="python -m course_lib.data", description="Build or check the course datasets.")
     sub = ap.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="build the offline datasets of a profile into data/<profile>/")

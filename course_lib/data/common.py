@@ -67,12 +67,15 @@ class BuildReport:
     fixed: list[dict] = field(default_factory=list)
 
     def skip(self, file: str | os.PathLike, reason: str) -> None:
+        """Chapter 00. Record a file left out, with the reason."""
         self.skipped.append({"file": str(file), "reason": reason})
 
     def fix(self, file: str | os.PathLike, what: str) -> None:
+        """Chapter 00. Record a change made to a file's content on the way in (resampled, downmixed...)."""
         self.fixed.append({"file": str(file), "fix": what})
 
     def summary(self) -> str:
+        """Chapter 00. A short text: counts, then the first skipped and fixed files."""
         lines = [f"{self.name}: {self.kept} kept, {len(self.skipped)} skipped, {len(self.fixed)} fixed"]
         for s in self.skipped[:20]:
             lines.append(f"  skipped {s['file']}: {s['reason']}")
@@ -85,9 +88,11 @@ class BuildReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
+        """Chapter 00. The report as plain JSON data."""
         return {"name": self.name, "kept": self.kept, "skipped": self.skipped, "fixed": self.fixed}
 
     def save(self, path: str | os.PathLike) -> Path:
+        """Chapter 00. Write the report as JSON, atomically."""
         return write_json_atomic(path, self.to_dict())
 
 

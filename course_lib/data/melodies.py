@@ -94,6 +94,7 @@ class TuneRef:
 
     @property
     def tune_id(self) -> str:
+        """Chapter 06. A stable id: <source>-<file stem>-<number in the book>."""
         return f"{_safe(self.source)}-{_safe(self.path.stem)}-{self.number}"
 
 
