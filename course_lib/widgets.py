@@ -60,13 +60,12 @@ def stft_explorer(x: Any, sr: int, static: Sequence[dict[str, Any]] | None = Non
     t = torch.as_tensor(x, dtype=torch.float32).reshape(-1)
 
     def draw(ax, n_fft: int, hop: int, window: str, n_mels: int):
-        win = {"hann": torch.hann_window, "hamming": torch.hamming_window,
-               "rect": lambda n: torch.ones(n)}[window](n_fft)
+        """Chapter 01. One spectrogram of the explorer's sound with these settings."""
         if n_mels:
             S = audio.mel_spectrogram(t, sr, n_fft=n_fft, hop=hop, n_mels=n_mels)
             img, ylab, top = 10 * torch.log10(S.clamp_min(1e-10)), "mel bin", n_mels
         else:
-            S = torch.stft(t, n_fft, hop, window=win, return_complex=True).abs()
+            S = audio.stft(t, n_fft, hop, window=window).abs()
             img, ylab, top = 20 * torch.log10(S.clamp_min(1e-10)), "Hz", sr / 2
         img = img.clamp_min(img.max() - 80)
         ax.imshow(img.numpy(), origin="lower", aspect="auto", cmap="magma", extent=[0, t.numel() / sr, 0, top])

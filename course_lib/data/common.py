@@ -123,6 +123,17 @@ def wav_truncated(path: Path) -> str | None:
         return None
 
 
+def digest(*parts: object) -> str:
+    """Chapter 00. SHA-1 hex digest of parts (bytes as they are, anything else as str): cache keys and hash splits."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for p in parts:
+        h.update(p if isinstance(p, bytes) else str(p).encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
 def files_fingerprint(folder: str | os.PathLike) -> str:
     """Chapter 00. A digest of every file's relative path, size and mtime under `folder` (a cache key part)."""
     import hashlib

@@ -16,7 +16,6 @@ Two ways in, one form out (a `MelodySet`: one notes array per tune, on the 16th-
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import re
@@ -35,7 +34,7 @@ from .. import config
 from ..midi import (DEFAULT_VELOCITY, END, MELODY_FIRST_PITCH, MELODY_HOLD, N_MELODY_TOKENS, STEPS_PER_QUARTER,
                     empty_notes, fold_to_piano, melody_tokens, midi_to_notes, notes_to_midi,
                     piano_roll, sort_notes)
-from .common import BuildReport, DataError, atomic_path, write_json_atomic
+from .common import digest, BuildReport, DataError, atomic_path, write_json_atomic
 
 SOURCES = ("essenFolksong", "oneills1850", "ryansMammoth", "bach")
 SCORE_SUFFIXES = (".abc", ".mxl", ".xml", ".musicxml", ".krn")
@@ -48,17 +47,9 @@ MAKE_DATA_FIX = "Run `make data` to build the course data, or check the path (CO
 
 # ---------------------------------------------------------------------------------------------- helpers
 
-def _sha1(*parts: object) -> str:
-    h = hashlib.sha1()
-    for p in parts:
-        h.update(p if isinstance(p, bytes) else str(p).encode())
-        h.update(b"\0")
-    return h.hexdigest()
-
-
 def split_of(key: str) -> str:
     """Chapter 06. The split of a tune, 80/10/10 'train'/'valid'/'test', from a stable hash of its id."""
-    bucket = int(_sha1("split", key)[:8], 16) % 100
+    bucket = int(digest("split", key)[:8], 16) % 100
     return "train" if bucket < 80 else "valid" if bucket < 90 else "test"
 
 
@@ -234,8 +225,8 @@ def _cache_path(path: Path) -> Path:
 def _cache_name(path: str, size: int, mtime_ns: int) -> str:
     import music21
 
-    digest = _sha1(CACHE_VERSION, music21.__version__, Path(path).read_bytes())[:12]
-    return f"{_safe(Path(path).stem)}-{digest}.npz"
+    key = digest(CACHE_VERSION, music21.__version__, Path(path).read_bytes())[:12]
+    return f"{_safe(Path(path).stem)}-{key}.npz"
 
 
 def _save_entries(cache: Path, entries: list[dict]) -> None:
@@ -317,7 +308,7 @@ def build_melodies(out_dir: str | os.PathLike, n_tunes: int, seed: int = 0,
         except DataError as e:
             report.skip(s, str(e))
             continue
-        catalogue[s] = sorted(refs, key=lambda r: _sha1(seed, r.tune_id))
+        catalogue[s] = sorted(refs, key=lambda r: digest(seed, r.tune_id))
     pos = {s: 0 for s in catalogue}
     kept: list[tuple[TuneRef, dict]] = []
     seen: dict[str, str] = {}  # content hash -> tune_id, to drop exact duplicates
@@ -340,11 +331,11 @@ def build_melodies(out_dir: str | os.PathLike, n_tunes: int, seed: int = 0,
                 notes, moved = fold_to_piano(entry["notes"])
                 if moved:
                     report.fix(f"{ref.file}#{ref.number}", f"moved {moved} notes by octaves into 21..108")
-                digest = _sha1(notes[:, :3].tobytes())
-                if digest in seen:
-                    problem = f"exact duplicate of {seen[digest]}"
+                fp = digest(notes[:, :3].tobytes())
+                if fp in seen:
+                    problem = f"exact duplicate of {seen[fp]}"
                 else:
-                    seen[digest] = ref.tune_id
+                    seen[fp] = ref.tune_id
                     kept.append((ref, {**entry, "notes": notes}))
                     bar.update(1)
             if problem is not None:
@@ -525,7 +516,7 @@ def _read_midi_file(path: Path) -> tuple[np.ndarray, dict, int]:
 
 def _midi_folder_key(root: Path, files: list[Path]) -> str:
     stats = [(f.relative_to(root).as_posix(), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
-    return _sha1(CACHE_VERSION, root.resolve(), json.dumps(stats))[:16]
+    return digest(CACHE_VERSION, root.resolve(), json.dumps(stats))[:16]
 
 
 def load_midi_folder(path: str | os.PathLike, progress: bool = True) -> MelodySet:

@@ -13,7 +13,6 @@ families (GM_FAMILY). Splits are by instrument, so the test instruments are neve
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import time
@@ -390,8 +389,7 @@ def _cache_file(folder: Path, families: list[int] | None, pitch_range: tuple[int
     key = {"v": CACHE_VERSION, "path": str(folder.resolve()), "mtime": ex.st_mtime_ns, "size": ex.st_size,
            "audio": common.files_fingerprint(audio) if audio.is_dir() else None, "families": families,
            "pitch_range": pitch_range, "max_notes": max_notes, "seed": seed if max_notes is not None else None}
-    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    return config.data_root() / "cache" / "notes" / f"{digest}.pt"
+    return config.data_root() / "cache" / "notes" / f"{common.digest(json.dumps(key, sort_keys=True))[:16]}.pt"
 
 
 def _as_int16(audio: torch.Tensor, chunk: int = 256) -> torch.Tensor | None:

@@ -16,7 +16,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -29,7 +28,7 @@ import torch
 
 from .. import audio, config, midi
 from ..midi import END, PITCH, START, STEPS_PER_QUARTER, fold_to_piano, melody_tokens, tokens_to_notes
-from .common import BuildReport, DataError, atomic_path, read_wav, write_json_atomic, write_wav
+from .common import digest, BuildReport, DataError, atomic_path, read_wav, write_json_atomic, write_wav
 from .melodies import MelodySet, split_of
 
 SPLITS = ("train", "valid", "test")
@@ -295,14 +294,6 @@ class AudioSet:
         return sum(len(x) for x in self.audio) / self.sample_rate
 
 
-def _sha1(*parts: object) -> str:
-    h = hashlib.sha1()
-    for p in parts:
-        h.update(str(p).encode())
-        h.update(b"\0")
-    return h.hexdigest()
-
-
 def _folder_split(rel: str, has_split_dirs: bool) -> str:
     first = rel.split("/", 1)[0]
     return first if has_split_dirs and first in SPLITS and "/" in rel else split_of(rel)
@@ -329,7 +320,7 @@ def load_audio_folder(path: str | os.PathLike, sample_rate: int = PAPER_SR, prog
     rels = [f.relative_to(root).as_posix() for f in files]
     stats = [(r, f.stat().st_size, f.stat().st_mtime_ns) for r, f in zip(rels, files)]
     cache_file = (config.data_root() / "cache" / "audio" /
-                  f"{_sha1(CACHE_VERSION, root.resolve(), json.dumps(stats), sample_rate)[:16]}.pt")
+                  f"{digest(CACHE_VERSION, root.resolve(), json.dumps(stats), sample_rate)[:16]}.pt")
     if cache and cache_file.exists():
         try:
             return _load_cache(cache_file, root)
