@@ -13,6 +13,9 @@ from typing import Iterator
 import numpy as np
 
 
+SPLITS = ("train", "valid", "test")  # every dataset's split names
+
+
 class DataError(ValueError):
     """A file that cannot be used, with the file named and the fix stated (Chapter 00)."""
 

@@ -34,13 +34,12 @@ from .. import config
 from ..midi import (DEFAULT_VELOCITY, END, MELODY_FIRST_PITCH, MELODY_HOLD, N_MELODY_TOKENS, STEPS_PER_QUARTER,
                     empty_notes, fold_to_piano, melody_tokens, midi_to_notes, notes_to_midi,
                     piano_roll, sort_notes)
-from .common import digest, BuildReport, DataError, atomic_path, write_json_atomic
+from .common import SPLITS, digest, BuildReport, DataError, atomic_path, write_json_atomic
 
 SOURCES = ("essenFolksong", "oneills1850", "ryansMammoth", "bach")
 SCORE_SUFFIXES = (".abc", ".mxl", ".xml", ".musicxml", ".krn")
 MIDI_SUFFIXES = (".mid", ".midi")
 MIN_STEPS = 8  # tunes shorter than this (half a 4/4 bar) are skipped
-SPLITS = ("train", "valid", "test")
 CACHE_VERSION = 1  # bump when the conversion changes: old cache files are then ignored
 MAKE_DATA_FIX = "Run `make data` to build the course data, or check the path (COURSE_DATA, or the path you passed)."
 

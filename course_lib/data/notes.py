@@ -27,12 +27,11 @@ from tqdm.auto import tqdm
 
 from .. import config, midi
 from . import common
-from .common import BuildReport, DataError
+from .common import SPLITS, BuildReport, DataError
 
 FAMILIES = ("bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed", "string",
             "synth_lead", "vocal")
 SOURCES = ("acoustic", "electronic", "synthetic")
-SPLITS = ("train", "valid", "test")
 SPLIT_FRACTIONS = {"train": 0.8, "valid": 0.1, "test": 0.1}
 SAMPLE_RATE = 16000
 DURATION_S = 4.0

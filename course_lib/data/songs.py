@@ -28,10 +28,9 @@ import torch
 
 from .. import audio, config, midi
 from ..midi import END, PITCH, START, STEPS_PER_QUARTER, fold_to_piano, melody_tokens, tokens_to_notes
-from .common import digest, BuildReport, DataError, atomic_path, read_wav, write_json_atomic, write_wav
+from .common import SPLITS, digest, BuildReport, DataError, atomic_path, read_wav, write_json_atomic, write_wav
 from .melodies import MelodySet, split_of
 
-SPLITS = ("train", "valid", "test")
 SAMPLE_RATE = 44100  # what build_songs renders (paper 001's source rate)
 PAPER_SR = 4410  # paper 001: 44.1 kHz "down-sampled by a factor of ten"
 SEG_LEN = 13230  # paper 001: 3 s at 4410 Hz
