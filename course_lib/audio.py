@@ -345,6 +345,76 @@ def resynthesize(x: torch.Tensor, n_fft: int, hop: int, phase: str = "true", n_i
     return istft(from_magnitude_phase(mag, phi), n_fft, hop, length=length)
 
 
+# ---------------------------------------------------------------- spectrogram representations (Chapter 03)
+
+# name -> feature channels. "two_sided" is paper 002's input (|X| and angle X over all n_fft rows);
+# the others are one-sided (n_fft // 2 + 1 rows) and carry the same information at half the cost or less.
+REPRESENTATIONS = {"two_sided": ("magnitude", "phase"), "one_sided": ("magnitude", "phase"),
+                   "logmag": ("log magnitude",), "logmag_cossin": ("log magnitude", "cos phase", "sin phase"),
+                   "logmag_if": ("log magnitude", "instantaneous frequency")}
+LOG_FLOOR = 1e-4  # log(|X| + LOG_FLOOR): about -80 dB below a full-scale sine's peak bin at n_fft 512
+
+
+def instantaneous_frequency(phase: torch.Tensor) -> torch.Tensor:
+    """Chapter 03. Phase advance per frame, wrapped to (-pi, pi] and divided by pi; frame 0 keeps phase / pi."""
+    d = torch.diff(phase, dim=-1, prepend=torch.zeros_like(phase[..., :1]))
+    return torch.remainder(d + math.pi, 2 * math.pi).sub(math.pi) / math.pi
+
+
+def phase_from_if(inst_freq: torch.Tensor) -> torch.Tensor:
+    """Chapter 03. Invert instantaneous_frequency: cumulative sum over frames (equal to the phase modulo 2 pi)."""
+    return torch.cumsum(inst_freq * math.pi, dim=-1)
+
+
+def spectral_features(x: torch.Tensor, kind: str, n_fft: int, hop: int, center: bool = True) -> torch.Tensor:
+    """Chapter 03. Waveforms (B, T) -> features (B, C, F, frames) for one of REPRESENTATIONS (Hann window).
+
+    two_sided: |X|, angle X with F = n_fft (paper 002, no log, no normalisation); one_sided: the same
+    with F = n_fft // 2 + 1; logmag: log(|X| + LOG_FLOOR); logmag_cossin adds cos and sin of the phase;
+    logmag_if adds the instantaneous frequency. Computed on x's device, in float32.
+    """
+    if kind not in REPRESENTATIONS:
+        raise ValueError(f"unknown representation {kind!r}; choose one of {sorted(REPRESENTATIONS)}")
+    x = _waveform(x).float()
+    X = stft(x, n_fft, hop, center=center, onesided=kind != "two_sided")
+    mag, phase = X.abs(), X.angle()
+    if kind in ("two_sided", "one_sided"):
+        chans = [mag, phase]
+    else:
+        logmag = torch.log(mag + LOG_FLOOR)
+        chans = {"logmag": [logmag], "logmag_cossin": [logmag, torch.cos(phase), torch.sin(phase)],
+                 "logmag_if": [logmag, instantaneous_frequency(phase)]}[kind]
+    return torch.stack(chans, dim=-3)
+
+
+def features_to_audio(S: torch.Tensor, kind: str, n_fft: int, hop: int, length: int, gl_iters: int = 32,
+                      seed: int = 0) -> torch.Tensor:
+    """Chapter 03. Invert spectral_features (center=True analysis) to waveforms (B, length); logmag uses Griffin-Lim.
+
+    A two-sided spectrum of a real signal is conjugate-symmetric: only its first n_fft // 2 + 1 rows are used.
+    Magnitudes below zero (a network can output them) are clipped to zero.
+    """
+    if kind not in REPRESENTATIONS:
+        raise ValueError(f"unknown representation {kind!r}; choose one of {sorted(REPRESENTATIONS)}")
+    S = to_tensor(S).float()
+    n_ch = len(REPRESENTATIONS[kind])
+    rows = n_fft if kind == "two_sided" else n_fft // 2 + 1
+    if S.dim() < 3 or S.shape[-3] != n_ch or S.shape[-2] != rows:
+        raise ValueError(f"{kind} features must be (..., {n_ch}, {rows}, frames) for n_fft={n_fft}, got {tuple(S.shape)}")
+    S = S[..., : n_fft // 2 + 1, :]
+    if kind in ("two_sided", "one_sided"):
+        mag, phase = S[..., 0, :, :].clamp_min(0), S[..., 1, :, :]
+    else:
+        mag = (torch.exp(S[..., 0, :, :]) - LOG_FLOOR).clamp_min(0)
+        if kind == "logmag":
+            return griffin_lim(mag, n_fft, hop, n_iter=gl_iters, length=length, seed=seed)
+        if kind == "logmag_cossin":
+            phase = torch.atan2(S[..., 2, :, :], S[..., 1, :, :])
+        else:
+            phase = phase_from_if(S[..., 1, :, :])
+    return istft(from_magnitude_phase(mag, phase), n_fft, hop, length=length)
+
+
 # ---------------------------------------------------------------- metrics
 
 def snr_db(ref: torch.Tensor, est: torch.Tensor, eps: float = EPS) -> torch.Tensor:

@@ -24,6 +24,13 @@ SIZES: dict[str, dict[str, Any]] = {
         "ch02": {"fc": {"hidden": [64, 32], "latent": 16}, "conv": {"channels": [2, 4, 8], "latent": 16},
                  "seeds": [0], "epochs": 2, "patience": 2, "batch_size": 40, "lr": 1e-3, "weight_decay": 1e-5,
                  "mrstft_epochs": 1, "mrstft_weight": 10.0, "checkpoint_every_s": 0},
+        "ch03": {"seeds": [0], "seconds": 0.5, "n_fft": 256, "hop": 64, "channels": [4, 8, 8], "latent": 16,
+                 "train_notes": 96, "eval_notes": 12, "epochs": 1, "batch_size": 16, "lr": 1e-3,
+                 "sweep": [[128, 32], [256, 64], [512, 128]], "sweep_notes": 48, "sweep_epochs": 1, "gl_iters": 4,
+                 "speed_batch": 1, "speed_steps": 1, "speed_channels": [4, 8, 8], "speed_latent": 16},
+        "ch04": {"seeds": [0], "seconds": 0.5, "n_fft": 256, "hop": 128, "channels": [4, 8, 8], "train_notes": 96,
+                 "eval_notes": 32, "epochs": 1, "batch_size": 16, "lr": 1e-3, "latents": [4, 8], "betas": [1e-3, 1e-2],
+                 "main_latent": 8, "main_beta": 1e-3, "cvae_epochs": 1, "n_generate": 2, "gl_iters": 4, "mc_samples": 2000},
     },
     "cpu": {
         "seeds": [0, 1, 2],
@@ -34,6 +41,16 @@ SIZES: dict[str, dict[str, Any]] = {
         "ch02": {"fc": {"hidden": [512, 256], "latent": 128}, "conv": {"channels": [4, 8, 16], "latent": 128},
                  "seeds": [0, 1, 2], "epochs": 20, "patience": 5, "batch_size": 40, "lr": 1e-3, "weight_decay": 1e-5,
                  "mrstft_epochs": 3, "mrstft_weight": 10.0, "checkpoint_every_s": 0},
+        # the first second of each note, n_fft 512 (32 ms), hop n_fft / 2, narrower channels
+        "ch03": {"seeds": [0], "seconds": 1.0, "n_fft": 512, "hop": 256, "channels": [8, 16, 32], "latent": 128,
+                 "train_notes": 800, "eval_notes": 100, "epochs": 8, "batch_size": 32, "lr": 1e-3,
+                 "sweep": [[256, 128], [512, 256], [1024, 512], [2048, 1024]], "sweep_notes": 400, "sweep_epochs": 4,
+                 "gl_iters": 32, "speed_batch": 4, "speed_steps": 2, "speed_channels": [16, 32, 64], "speed_latent": 200},
+        # one-sided log magnitude of the first second, hop = n_fft / 2; beta is per element of an MSE (see effective_beta)
+        "ch04": {"seeds": [0], "seconds": 1.0, "n_fft": 512, "hop": 256, "channels": [8, 16, 32], "train_notes": 1500,
+                 "eval_notes": 300, "epochs": 8, "batch_size": 32, "lr": 1e-3, "latents": [16, 64, 256, 512],
+                 "betas": [1e-4, 1e-3, 1e-2], "main_latent": 64, "main_beta": 1e-3, "cvae_epochs": 12, "n_generate": 10,
+                 "gl_iters": 32, "mc_samples": 20000},
     },
     "gpu": {
         "seeds": [0, 1, 2],
@@ -44,6 +61,16 @@ SIZES: dict[str, dict[str, Any]] = {
         "ch02": {"fc": {"hidden": [9800, 6500], "latent": 3300}, "conv": {"channels": [16, 32, 64], "latent": 3300},
                  "seeds": [0], "epochs": 150, "patience": 50, "batch_size": 40, "lr": 1e-4, "weight_decay": 1e-5,
                  "mrstft_epochs": 20, "mrstft_weight": 10.0, "checkpoint_every_s": 300},
+        # paper 002 at exact size: 4 s notes, n_fft 1500, hop 250, 16-32-64 channels, latent 200; sweep = its Table 4.1
+        "ch03": {"seeds": [0], "seconds": 4.0, "n_fft": 1500, "hop": 250, "channels": [16, 32, 64], "latent": 200,
+                 "train_notes": 16000, "eval_notes": 400, "epochs": 10, "batch_size": 64, "lr": 1e-4,
+                 "sweep": [[800, 100], [1500, 200], [2048, 350], [4000, 300]], "sweep_notes": 4000, "sweep_epochs": 5,
+                 "gl_iters": 64, "speed_batch": 64, "speed_steps": 10, "speed_channels": [16, 32, 64], "speed_latent": 200},
+        # paper 002's VAE input size (n_fft 1500, hop 250, 4 s), one-sided log magnitude
+        "ch04": {"seeds": [0], "seconds": 4.0, "n_fft": 1500, "hop": 250, "channels": [16, 32, 64], "train_notes": 8000,
+                 "eval_notes": 1000, "epochs": 8, "batch_size": 64, "lr": 3e-4, "latents": [16, 64, 256, 512],
+                 "betas": [1e-4, 1e-3, 1e-2], "main_latent": 256, "main_beta": 1e-3, "cvae_epochs": 15, "n_generate": 20,
+                 "gl_iters": 64, "mc_samples": 100000},
     },
 }
 

@@ -1,6 +1,8 @@
-"""Evaluation: reconstruction metrics with their domain stated, band-limit and seam-click measures (Chapter 02)."""
+"""Evaluation: reconstruction metrics with their domain stated, band-limit and seam-click measures (Chapter 02),
+paper 002's "accuracy" (Chapter 03), active latent units and a linear timbre probe (Chapter 04)."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from . import audio
@@ -32,6 +34,19 @@ def interleaved_metrics(z: torch.Tensor, z_hat: torch.Tensor, n: int) -> dict[st
     out = {f"spec_{k}": v for k, v in feature_metrics(z, z_hat).items()}
     out.update({f"wave_{k}": v for k, v in waveform_metrics(x, x_hat).items()})
     return out
+
+
+def thesis_accuracy(x: torch.Tensor, x_hat: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Chapter 03. Paper 002's "accuracy" (its eq. 4.1) per example: max(0, 1 - ||x - x_hat||^2 / (||x||^2 + eps)).
+
+    It is one minus a relative squared error: an input whose energy ||x||^2 grows (a longer FFT gives
+    larger magnitudes) scores higher for the same absolute error. Dim 0 is the batch.
+    """
+    if x.shape != x_hat.shape or x.dim() < 1:
+        raise ValueError(f"x and x_hat must have the same shape with a batch dim, got {tuple(x.shape)} and {tuple(x_hat.shape)}")
+    x, x_hat = x.reshape(x.shape[0], -1).float(), x_hat.reshape(x.shape[0], -1).float()
+    rel = (x - x_hat).pow(2).sum(1) / (x.pow(2).sum(1) + eps)
+    return (1 - rel).clamp_min(0)
 
 
 def band_energy_ratio_db(ref: torch.Tensor, est: torch.Tensor, sr: int, band_hz: float = 50.0
@@ -87,3 +102,45 @@ def seam_click_ratio(y: torch.Tensor, seg_len: int) -> float:
     mask = torch.ones_like(d2, dtype=torch.bool)
     mask[seams] = False
     return float(d2[seams].mean() / d2[mask].median().clamp_min(1e-12))
+
+
+def active_units(mu: torch.Tensor, threshold: float = 0.01) -> tuple[int, torch.Tensor]:
+    """Chapter 04. Active latent units (Burda et al. 2016): dimensions whose posterior mean varies over the data.
+
+    mu is (N, D), the posterior means of N examples. Returns (number of dimensions with Var_x[mu_d] > threshold,
+    the D variances over dim 0, population variance, float64). A unit whose mean ignores the input is inactive.
+    """
+    if mu.dim() != 2:
+        raise ValueError(f"mu must be (N examples, D latent dims), got shape {tuple(mu.shape)}")
+    if mu.shape[0] < 2:
+        raise ValueError(f"need at least 2 examples to measure a variance, got {mu.shape[0]}")
+    if not threshold >= 0:
+        raise ValueError(f"threshold must be >= 0, got {threshold}")
+    var = mu.detach().double().var(dim=0, correction=0)
+    return int((var > threshold).sum()), var
+
+
+def timbre_features(x: torch.Tensor, sr: int, n_mels: int = 64, n_fft: int = 1024, hop: int = 256) -> torch.Tensor:
+    """Chapter 04. Per-note features for a timbre classifier: mean and std over time of the log-mel spectrogram (B, 2 n_mels)."""
+    x = torch.as_tensor(x, dtype=torch.float32)
+    if x.dim() != 2:
+        raise ValueError(f"x must be (notes, samples), got shape {tuple(x.shape)}")
+    M = audio.log_mel(x, sr, n_fft=n_fft, hop=hop, n_mels=n_mels)
+    return torch.cat([M.mean(-1), M.std(-1)], dim=-1).cpu()
+
+
+def fit_probe(features: torch.Tensor, labels: torch.Tensor, seed: int = 0, max_iter: int = 2000):
+    """Chapter 04. A linear probe: scikit-learn StandardScaler + multinomial LogisticRegression fitted on (features, labels).
+
+    Returns the fitted pipeline; `.score(X, y)` is its accuracy and `.predict(X)` its labels.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = np.asarray(features, dtype=np.float64), np.asarray(labels)
+    if X.ndim != 2 or len(X) != len(y):
+        raise ValueError(f"features must be (n, d) with one label each, got {X.shape} and {y.shape}")
+    if len(np.unique(y)) < 2:
+        raise ValueError("a probe needs at least two classes in its labels")
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=seed)).fit(X, y)

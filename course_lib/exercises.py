@@ -1,4 +1,4 @@
-"""Automatic checks for the chapters' exercises: helpful feedback, never a crash (Chapters 00 and 01).
+"""Automatic checks for the chapters' exercises: helpful feedback, never a crash (Chapters 00 to 04).
 
 Each check takes the learner's answer, prints what is right or wrong with a hint, and returns True/False.
 An answer that still raises NotImplementedError is reported as "not attempted yet".
@@ -213,3 +213,224 @@ def check_ch02_overlap_add(ola: Callable[[torch.Tensor, int], torch.Tensor]) -> 
                                            "(ratio of the jump at seams to elsewhere).",
                     f"seam clicks not reduced enough ({r_hard:.1f} -> {r_smooth:.1f}): a flat window still steps at "
                     "segment edges; taper each segment with torch.hann_window(L) so edges fade in and out.")
+
+
+def _float_tensor(x: Any) -> torch.Tensor | None:
+    """A learner's answer as a detached float32 tensor, or None when it is not numbers."""
+    try:
+        return torch.as_tensor(x.detach() if isinstance(x, torch.Tensor) else x, dtype=torch.float32)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+
+
+def check_ch03_rows_to_pad(rows_to_pad: Callable[[int], int]) -> bool:
+    """Chapter 03. Check the rows a 3-layer stride-2 conv encoder/decoder (k3, p1, no output_padding) must pad."""
+    from .models.spectral import spectral_shapes
+
+    sizes = (251, 800, 1500, 2048, 4000, 129, 9, 1)
+    got = {}
+    for n in sizes:
+        g = _call(rows_to_pad, n)
+        if g is _NOT_YET:
+            return False
+        got[n] = g
+    want = {n: spectral_shapes(n)["pad"] for n in sizes}
+    wrong = {n: (got[n], want[n]) for n in sizes if got[n] != want[n]}
+    if not wrong:
+        return _verdict(True, f"right: e.g. 1500 -> pad {want[1500]}, 251 -> pad {want[251]}, 2048 -> pad {want[2048]}.", "")
+    if all(got[n] == -want[n] for n in wrong):
+        hint = "the sign is flipped: return n minus the decoder's output size (positive = pad)."
+    elif all(got[n] == 0 for n in wrong):
+        hint = ("a ConvTranspose2d(3, 2, 1) without output_padding maps m rows to 2m - 1, not 2m: "
+                "the way back falls short.")
+    else:
+        hint = "encoder: m -> floor((m + 2*1 - 3) / 2) + 1 three times; decoder: m -> (m - 1) * 2 - 2*1 + 3 three times."
+    return _verdict(False, "", f"{len(wrong)} sizes are off, e.g. {dict(list(wrong.items())[:3])} as (yours, right). {hint}")
+
+
+def check_ch03_thesis_accuracy(accuracy: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
+    """Chapter 03. Check paper 002's eq. 4.1: max(0, 1 - ||x - x_hat||^2 / (||x||^2 + eps)) per example."""
+    from .evaluate import thesis_accuracy
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(5, 2, 6, 7, generator=g)
+    x_hat = x + torch.randn(5, 1, 1, 1, generator=g).abs() * 0.8 * torch.randn(5, 2, 6, 7, generator=g)
+    x_hat[0] = -x[0]  # a terrible reconstruction: the raw formula goes negative
+    got = _call(accuracy, x.clone(), x_hat.clone())
+    if got is _NOT_YET:
+        return False
+    got = _float_tensor(got)
+    want = thesis_accuracy(x, x_hat)
+    if got is None or got.numel() != 5:
+        n = None if got is None else got.numel()
+        return _verdict(False, "", f"expected one accuracy per example (5 values), got {n}: sum over every dim but "
+                                   "the batch (x.flatten(1)), then one value per row.")
+    got = got.reshape(-1)
+    if torch.allclose(got, want, atol=1e-5):
+        return _verdict(True, f"right: {[round(float(v), 3) for v in want]} (the first, a sign-flipped "
+                              "reconstruction, is clipped to 0).", "")
+    raw = 1 - (x - x_hat).flatten(1).pow(2).sum(1) / x.flatten(1).pow(2).sum(1)
+    if torch.allclose(got, raw, atol=1e-5):
+        return _verdict(False, "", "negative values: clip with .clamp_min(0) (the thesis's max(0, ...)).")
+    norms = 1 - (x - x_hat).flatten(1).norm(dim=1) / x.flatten(1).norm(dim=1)
+    if torch.allclose(got, norms.clamp_min(0), atol=1e-5):
+        return _verdict(False, "", "use squared norms (sum of squares), not norms.")
+    return _verdict(False, "", f"values {got.tolist()} vs expected {want.tolist()}: per example, "
+                               "1 - sum((x - x_hat)^2) / (sum(x^2) + eps), clipped at 0.")
+
+
+def check_ch03_instantaneous_frequency(inst_freq: Callable[[torch.Tensor], torch.Tensor]) -> bool:
+    """Chapter 03. Check instantaneous frequency: wrapped phase difference over frames / pi; frame 0 = phase / pi."""
+    from .audio import instantaneous_frequency, phase_from_if
+
+    g = torch.Generator().manual_seed(4)
+    phase = (torch.rand(3, 10, 12, generator=g) * 2 - 1) * math.pi
+    got = _call(inst_freq, phase.clone())
+    if got is _NOT_YET:
+        return False
+    got = _float_tensor(got)
+    want = instantaneous_frequency(phase)
+    if got is None or got.shape != want.shape:
+        shape = None if got is None else tuple(got.shape)
+        return _verdict(False, "", f"shape {shape}, expected {tuple(want.shape)} (same as the phase): prepend frame 0 "
+                                   "(torch.diff(..., prepend=...)) so no frame is lost.")
+    if torch.allclose(got, want, atol=1e-5):
+        back = torch.remainder(phase_from_if(got) - phase + math.pi, 2 * math.pi) - math.pi
+        return _verdict(bool(back.abs().max() < 1e-4), "right, and its cumulative sum gives the phase back modulo 2 pi.",
+                        "values match but the round trip fails: check the dtype.")
+    if got.abs().max() > 1.0 + 1e-5:
+        hint = ("values beyond [-1, 1]: wrap the difference to (-pi, pi] (torch.remainder(d + pi, 2 pi) - pi) "
+                "and divide by pi.")
+    elif torch.allclose(got[..., 1:], want[..., 1:], atol=1e-5):
+        hint = "frames 1 onwards are right; frame 0 should keep phase[..., 0] / pi (the difference from zero)."
+    else:
+        hint = "take differences along the LAST dim (frames), then wrap and divide by pi."
+    return _verdict(False, "", hint)
+
+
+def check_ch04_reparameterize(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
+    """Chapter 04. Check z = fn(mu, logvar) = mu + eps * exp(0.5 logvar): shape, randomness, moments, gradients."""
+    with torch.random.fork_rng(devices=[]):  # a reproducible check that leaves the learner's RNG alone
+        torch.manual_seed(4)
+        return _check_reparameterize(fn)
+
+
+def _check_reparameterize(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
+    n = 20000
+    mu0, var0 = torch.tensor([1.5, -2.0]), torch.tensor([0.25, 4.0])
+    mu, logvar = mu0.repeat(n, 1), var0.log().repeat(n, 1)
+    z = _call(fn, mu.clone(), logvar.clone())
+    if z is _NOT_YET:
+        return False
+    z = _float_tensor(z)
+    if z is None:
+        return _verdict(False, "", "return z as a tensor: mu + eps * torch.exp(0.5 * logvar)")
+    if z.shape != mu.shape:
+        return _verdict(False, "", f"z has shape {tuple(z.shape)}, expected mu's shape {tuple(mu.shape)}: draw "
+                                   "one noise value per element with torch.randn_like(mu)")
+    z2 = _call(fn, mu.clone(), logvar.clone())
+    if z2 is _NOT_YET:
+        return False
+    z2 = _float_tensor(z2)
+    if z2 is not None and z2.shape == z.shape and torch.equal(z2, z):
+        return _verdict(False, "", "two calls gave the same z: draw fresh noise eps = torch.randn_like(mu) on "
+                                   "every call (no fixed seed, no constant) so z is a sample of q(z|x)")
+    std, mean, want_std = z.std(0), z.mean(0), var0.sqrt()
+    if not torch.allclose(std, want_std, rtol=0.05):
+        hint = ("you scaled the noise by exp(logvar), the variance; the standard deviation is exp(0.5 * logvar)"
+                if torch.allclose(std, var0, rtol=0.05) else
+                "the noise is not scaled: multiply eps by the standard deviation exp(0.5 * logvar)"
+                if torch.allclose(std, torch.ones(2), rtol=0.05) else
+                "z = mu + eps * exp(0.5 * logvar) with eps = torch.randn_like(mu)")
+        return _verdict(False, "", f"the std of z per dimension is {[round(v, 3) for v in std.tolist()]}, expected "
+                                   f"{want_std.tolist()} for logvar = log{var0.tolist()}. Hint: {hint}.")
+    if ((mean - mu0).abs() > 5 * want_std / n ** 0.5).any():
+        return _verdict(False, "", f"the mean of z is {[round(v, 3) for v in mean.tolist()]}, expected "
+                                   f"{mu0.tolist()}. Hint: add mu: z = mu + eps * exp(0.5 * logvar).")
+    grad_hint = ("Hint: build z from mu and logvar with torch operations only: eps = torch.randn_like(mu), "
+                 "z = mu + eps * torch.exp(0.5 * logvar); no numpy, no .detach(), no .item()")
+    mu_g, logvar_g = mu0.repeat(4, 1).requires_grad_(True), var0.log().repeat(4, 1).requires_grad_(True)
+    z = _call(fn, mu_g, logvar_g)
+    if z is _NOT_YET:
+        return _verdict(False, "", "your function fails on tensors that require gradients. " + grad_hint)
+    if not isinstance(z, torch.Tensor) or not z.requires_grad:
+        return _verdict(False, "", "z has no gradient, so the encoder could not learn. " + grad_hint)
+    z.sum().backward()
+    if mu_g.grad is None or logvar_g.grad is None:
+        which = " and ".join(k for k, t in (("mu", mu_g), ("logvar", logvar_g)) if t.grad is None)
+        return _verdict(False, "", f"no gradient reaches {which}. " + grad_hint)
+    z = z.detach()
+    if not (torch.allclose(mu_g.grad, torch.ones_like(mu_g)) and
+            torch.allclose(logvar_g.grad, 0.5 * (z - mu_g.detach()), atol=1e-5)):
+        return _verdict(False, "", "gradients arrive but are not those of mu + eps * exp(0.5 * logvar) "
+                                   "(dz/dmu = 1, dz/dlogvar = 0.5 * eps * sigma). " + grad_hint)
+    return _verdict(True, f"z has mean {mu0.tolist()} and std {want_std.tolist()}, changes on every call, and "
+                          "gradients reach both mu and logvar.", "")
+
+
+def check_ch04_gaussian_kl(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
+    """Chapter 04. Check fn(mu, logvar) = KL(N(mu, exp(logvar)) || N(0, I)) per example, shape (batch,)."""
+    from .losses import gaussian_kl
+
+    g = torch.Generator().manual_seed(4)
+    mu, logvar = torch.randn(6, 5, generator=g), 1.2 * torch.randn(6, 5, generator=g)
+    got = _call(fn, mu.clone(), logvar.clone())
+    if got is _NOT_YET:
+        return False
+    got = _float_tensor(got)
+    if got is None:
+        return _verdict(False, "", "return the KL values as a tensor of shape (batch,)")
+    ref = gaussian_kl(mu, logvar)
+    if got.shape != ref.shape:
+        hint = ("you summed over the batch too: sum over the latent dimension only (dim=1)" if got.numel() == 1 else
+                "sum the per-dimension terms over the latent dimension (dim=1)" if got.shape == mu.shape else
+                "return one KL value per example")
+        return _verdict(False, "", f"shape {tuple(got.shape)}, expected {tuple(ref.shape)} (one value per example). "
+                                   f"Hint: {hint}.")
+    if torch.allclose(got, ref, rtol=1e-4, atol=1e-5):
+        return _verdict(True, "matches -0.5 * sum(1 + logvar - mu^2 - exp(logvar)) for every example.", "")
+    log_std_kl = gaussian_kl(mu, 2 * logvar)  # logvar taken for log sigma
+    hint = ("NaN values: logvar can be negative; do not take its log or square root, the variance is exp(logvar)"
+            if not torch.isfinite(got).all() else
+            "the factor 0.5 is missing (your values are twice the KL)" if torch.allclose(got, 2 * ref, rtol=1e-4) else
+            "a sign is off: KL is never negative; KL = -0.5 * sum(1 + logvar - mu^2 - exp(logvar))"
+            if (got < 0).any() else
+            "sum over the latent dimensions instead of averaging" if torch.allclose(got, ref / mu.shape[1], rtol=1e-4)
+            else "logvar is log(sigma^2), not log(sigma): the variance is exp(logvar), not exp(2 * logvar)"
+            if torch.allclose(got, log_std_kl, rtol=1e-4) else
+            "logvar is the log-variance, not the std or the variance: use exp(logvar) for sigma^2 and logvar itself "
+            "for log(sigma^2)")
+    i = int((got - ref).abs().argmax())
+    return _verdict(False, "", f"example {i}: you give {float(got[i]):.4f}, expected {float(ref[i]):.4f}. Hint: {hint}.")
+
+
+def check_ch04_active_units(fn: Callable[[torch.Tensor, float], int]) -> bool:
+    """Chapter 04. Check fn(mu, threshold) counts latent dims whose mean varies over the data by more than threshold.
+
+    A (count, variances) pair, as evaluate.active_units returns, is accepted too.
+    """
+    g = torch.Generator().manual_seed(4)
+    n = 500
+    noise = torch.randn(n, 8, generator=g)
+    scale = torch.tensor([1.0, 0.02 ** 0.5, 1e-4, 1.0, 1e-4, 0.02 ** 0.5, 1.0, 1e-4])
+    offset = torch.tensor([0.0, 0.5, 3.0, -1.0, -2.0, 0.0, 0.5, 1.0])  # constant units sit away from 0
+    mu = offset + scale * noise
+    for threshold, want in ((0.01, 5), (0.05, 3)):
+        got = _call(fn, mu.clone(), threshold)
+        if got is _NOT_YET:
+            return False
+        if isinstance(got, (tuple, list)) and got:
+            got = got[0]
+        try:
+            got = int(got)
+        except (TypeError, ValueError, RuntimeError):
+            return _verdict(False, "", f"return the number of active units as an int, got {type(got).__name__}")
+        if got != want:
+            hint = ("take the variance over the data dimension (dim=0), one value per latent unit, not over the "
+                    "latent dims of each example" if got == int((mu.var(1) > threshold).sum()) or got > mu.shape[1]
+                    else "compare the variance (not the standard deviation) with the threshold"
+                    if got == int((mu.std(0) > threshold).sum()) else
+                    "count the units whose variance over the examples, mu.var(dim=0), exceeds the threshold")
+            return _verdict(False, "", f"threshold {threshold}: you count {got} active units, expected {want} "
+                                       f"(3 units vary a lot, 2 a little, 3 are constant). Hint: {hint}.")
+    return _verdict(True, "5 units are active at threshold 0.01 and 3 at 0.05: the variance over the data decides.", "")

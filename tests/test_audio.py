@@ -322,3 +322,72 @@ def test_half_precision_inputs_are_computed_in_float32():
     assert y.dtype == torch.float32 and y.shape == x.shape
     d = A.multi_resolution_stft_distance(x, x.half())
     assert d.dtype == torch.float32 and float(d) < 0.05
+
+
+# ---------------------------------------------------------------- Chapter 03 representations
+
+def _tones(n=2, length=4000, sr=16000):
+    t = torch.arange(length) / sr
+    f = torch.tensor([220.0, 523.0][:n]).unsqueeze(1)
+    return 0.5 * torch.sin(2 * math.pi * f * t) * torch.exp(-3 * t)
+
+
+@pytest.mark.parametrize("kind", ["two_sided", "one_sided", "logmag_cossin", "logmag_if"])
+def test_representations_invert_exactly(kind):
+    x = _tones()
+    S = A.spectral_features(x, kind, 256, 64)
+    assert S.shape[:2] == (2, len(A.REPRESENTATIONS[kind]))
+    assert S.shape[2] == (256 if kind == "two_sided" else 129)
+    y = A.features_to_audio(S, kind, 256, 64, x.shape[-1])
+    assert float(A.snr_db(x, y).min()) > 60
+
+
+def test_logmag_uses_griffin_lim_and_improves_with_iterations():
+    x = _tones()
+    S = A.spectral_features(x, "logmag", 256, 64)
+    assert S.shape[1] == 1
+    sc = [float(A.spectral_convergence(x, A.features_to_audio(S, "logmag", 256, 64, x.shape[-1], gl_iters=n)).mean())
+          for n in (0, 32)]
+    assert sc[1] < 0.5 * sc[0]
+
+
+def test_two_sided_is_a_mirror_of_one_sided():
+    x = _tones()
+    two = A.spectral_features(x, "two_sided", 256, 64)
+    one = A.spectral_features(x, "one_sided", 256, 64)
+    assert torch.allclose(two[:, :, :129], one, atol=1e-5)
+    k = torch.arange(1, 128)
+    assert torch.allclose(two[:, 0, k], two[:, 0, 256 - k], atol=1e-5)
+
+
+def test_instantaneous_frequency_of_a_steady_tone_is_constant_and_inverts():
+    sr, n_fft, hop, f0 = 16000, 512, 128, 1000.0  # 1000 Hz sits exactly on bin 32
+    x = torch.sin(2 * math.pi * f0 * torch.arange(8000) / sr)
+    phase = A.stft(x, n_fft, hop).angle()
+    inst = A.instantaneous_frequency(phase)
+    expected = (2 * math.pi * f0 * hop / sr + math.pi) % (2 * math.pi) - math.pi
+    assert torch.allclose(inst[32, 3:-3], torch.full_like(inst[32, 3:-3], expected / math.pi), atol=1e-3)
+    assert inst.abs().max() <= 1.0 + 1e-6
+    back = A.phase_from_if(inst)
+    assert torch.allclose(torch.cos(back), torch.cos(phase), atol=1e-3)
+    assert torch.allclose(torch.sin(back), torch.sin(phase), atol=1e-3)
+
+
+def test_representation_bad_inputs():
+    x = _tones()
+    with pytest.raises(ValueError, match="unknown representation"):
+        A.spectral_features(x, "mel", 256, 64)
+    S = A.spectral_features(x, "one_sided", 256, 64)
+    with pytest.raises(ValueError, match="two_sided features must be"):
+        A.features_to_audio(S, "two_sided", 256, 64, 4000)
+    with pytest.raises(ValueError, match="unknown representation"):
+        A.features_to_audio(S, "cqt", 256, 64, 4000)
+
+
+def test_negative_magnitudes_from_a_network_are_clipped():
+    x = _tones()
+    S = A.spectral_features(x, "one_sided", 256, 64)
+    S_bad = S.clone()
+    S_bad[:, 0] = -S_bad[:, 0]
+    y = A.features_to_audio(S_bad, "one_sided", 256, 64, 4000)
+    assert y.abs().max() < 1e-6

@@ -160,3 +160,121 @@ def test_checks_accept_numpy_numbers_and_explain_detached_losses(capsys):
 
     assert not E.check_ch02_mrstft_loss(detached)
     assert "no gradient" in capsys.readouterr().out
+
+
+def test_ch04_not_attempted_is_reported(capsys):
+    for check in (E.check_ch04_reparameterize, E.check_ch04_gaussian_kl, E.check_ch04_active_units):
+        assert check(not_yet) is False
+        assert "Not attempted yet" in capsys.readouterr().out
+
+
+def test_ch04_reparameterize_right_and_wrong(capsys):
+    import numpy as np
+
+    def right(mu, logvar):
+        return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+
+    def variance_as_std(mu, logvar):
+        return mu + torch.randn_like(mu) * torch.exp(logvar)
+
+    def detached(mu, logvar):
+        return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar).detach()
+
+    def with_numpy(mu, logvar):
+        std = np.exp(0.5 * logvar.numpy())
+        return torch.as_tensor(mu.numpy() + np.random.randn(*std.shape) * std, dtype=torch.float32)
+
+    def reseeded(mu, logvar):
+        g = torch.Generator().manual_seed(0)
+        return mu + torch.randn(mu.shape, generator=g) * torch.exp(0.5 * logvar)
+
+    state = torch.get_rng_state()
+    assert E.check_ch04_reparameterize(right)
+    assert "✅" in capsys.readouterr().out
+    assert torch.equal(torch.get_rng_state(), state)  # the check leaves the learner's RNG alone
+    assert not E.check_ch04_reparameterize(variance_as_std)
+    assert "exp(0.5 * logvar)" in capsys.readouterr().out
+    assert not E.check_ch04_reparameterize(lambda mu, logvar: mu + torch.randn_like(mu))
+    assert "not scaled" in capsys.readouterr().out
+    assert not E.check_ch04_reparameterize(lambda mu, logvar: torch.randn_like(mu) * torch.exp(0.5 * logvar))
+    assert "add mu" in capsys.readouterr().out
+    assert not E.check_ch04_reparameterize(detached)
+    out = capsys.readouterr().out
+    assert "no gradient reaches logvar" in out and "torch.randn_like" in out
+    assert not E.check_ch04_reparameterize(with_numpy)
+    out = capsys.readouterr().out
+    assert "require gradients" in out and "no numpy" in out
+    assert not E.check_ch04_reparameterize(reseeded)
+    assert "same z" in capsys.readouterr().out
+    assert not E.check_ch04_reparameterize(lambda mu, logvar: mu[:1])
+    assert "shape" in capsys.readouterr().out
+
+
+def test_ch04_gaussian_kl_right_and_wrong(capsys):
+    def right(mu, logvar):
+        return -0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum(1)
+
+    cases = [
+        (lambda mu, logvar: -(1 + logvar - mu ** 2 - logvar.exp()).sum(1), "factor 0.5"),
+        (lambda mu, logvar: -0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum(), "summed over the batch"),
+        (lambda mu, logvar: 0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum(1), "never negative"),
+        (lambda mu, logvar: -0.5 * (1 + logvar - mu ** 2 - logvar.exp()).mean(1), "instead of averaging"),
+        (lambda mu, logvar: -0.5 * (1 + 2 * logvar - mu ** 2 - (2 * logvar).exp()).sum(1), "not log(sigma)"),
+        (lambda mu, logvar: -0.5 * (1 + (logvar ** 2).log() - mu ** 2 - logvar ** 2).sum(1), "not the std"),
+        (lambda mu, logvar: -0.5 * (1 + logvar.log() - mu ** 2 - logvar).sum(1), "NaN"),
+    ]
+    assert E.check_ch04_gaussian_kl(right)
+    assert "✅" in capsys.readouterr().out
+    for wrong, hint in cases:
+        assert not E.check_ch04_gaussian_kl(wrong)
+        assert hint in capsys.readouterr().out, hint
+
+
+def test_ch04_active_units_right_and_wrong(capsys):
+    from course_lib.evaluate import active_units
+
+    assert E.check_ch04_active_units(lambda mu, threshold: int((mu.var(0) > threshold).sum()))
+    assert E.check_ch04_active_units(active_units)  # a (count, variances) pair is accepted
+    assert "✅" in capsys.readouterr().out
+    assert not E.check_ch04_active_units(lambda mu, threshold: int((mu.var(1) > threshold).sum()))
+    assert "dim=0" in capsys.readouterr().out
+    assert not E.check_ch04_active_units(lambda mu, threshold: int((mu.std(0) > threshold).sum()))
+    assert "not the standard deviation" in capsys.readouterr().out
+    assert not E.check_ch04_active_units(lambda mu, threshold: int((mu.mean(0).abs() > threshold).sum()))
+    assert "mu.var(dim=0)" in capsys.readouterr().out
+    assert not E.check_ch04_active_units(lambda mu, threshold: "five")
+    assert "as an int" in capsys.readouterr().out
+
+
+def test_ch04_checks_survive_answers_that_are_not_numbers(capsys):
+    assert not E.check_ch04_reparameterize(lambda mu, logvar: "z")
+    assert "as a tensor" in capsys.readouterr().out
+    assert not E.check_ch04_gaussian_kl(lambda mu, logvar: {"kl": 1})
+    assert "as a tensor" in capsys.readouterr().out
+
+
+def test_ch03_checks_right_and_wrong(capsys):
+    from course_lib import audio
+    from course_lib.evaluate import thesis_accuracy
+    from course_lib.models.spectral import spectral_shapes
+
+    assert E.check_ch03_rows_to_pad(lambda n: spectral_shapes(n)["pad"])
+    assert not E.check_ch03_rows_to_pad(lambda n: 0)
+    assert "2m - 1" in capsys.readouterr().out
+    assert not E.check_ch03_rows_to_pad(lambda n: -spectral_shapes(n)["pad"])
+    assert "sign" in capsys.readouterr().out
+
+    assert E.check_ch03_thesis_accuracy(thesis_accuracy)
+    assert not E.check_ch03_thesis_accuracy(lambda x, y: 1 - (x - y).flatten(1).pow(2).sum(1) / x.flatten(1).pow(2).sum(1))
+    assert "clamp_min" in capsys.readouterr().out
+    assert not E.check_ch03_thesis_accuracy(lambda x, y: thesis_accuracy(x, y).mean())
+    assert "one accuracy per example" in capsys.readouterr().out
+
+    assert E.check_ch03_instantaneous_frequency(audio.instantaneous_frequency)
+    assert not E.check_ch03_instantaneous_frequency(lambda p: torch.diff(p, dim=-1, prepend=torch.zeros_like(p[..., :1])))
+    assert "wrap" in capsys.readouterr().out
+    assert not E.check_ch03_instantaneous_frequency(lambda p: audio.instantaneous_frequency(p)[..., 1:])
+    assert "shape" in capsys.readouterr().out
+    for check in (E.check_ch03_rows_to_pad, E.check_ch03_thesis_accuracy, E.check_ch03_instantaneous_frequency):
+        assert check(not_yet) is False
+        assert "Not attempted yet" in capsys.readouterr().out

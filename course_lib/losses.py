@@ -1,0 +1,114 @@
+"""ELBO pieces for variational autoencoders: reparameterisation, Gaussian KL, the beta-weighted loss (Chapter 04).
+
+Conventions: the encoder gives q(z|x) = N(mu, diag exp(logvar)); mu and logvar have the same shape and dimension 0
+is the batch. The prior is p(z) = N(0, I). Per-example quantities are summed over every non-batch dimension.
+"""
+from __future__ import annotations
+
+import numbers
+
+import torch
+
+RECONSTRUCTIONS = ("mse", "sse")
+
+
+def _check_pair(mu: torch.Tensor, logvar: torch.Tensor) -> None:
+    if mu.dim() == 0:
+        raise ValueError("mu and logvar need a batch dimension (dim 0), got 0-dimensional tensors")
+    if mu.shape != logvar.shape:
+        raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+
+
+def _check_beta(beta: float) -> float:
+    if not beta >= 0:  # also refuses NaN
+        raise ValueError(f"beta must be >= 0, got {beta}")
+    return float(beta)
+
+
+def _check_reconstruction(reconstruction: str) -> None:
+    if reconstruction not in RECONSTRUCTIONS:
+        raise ValueError(f"reconstruction must be one of {RECONSTRUCTIONS}, got {reconstruction!r}")
+
+
+def _sum_after(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sum over every dimension after `dim` (no-op when there is none)."""
+    return t.flatten(dim + 1).sum(-1) if t.dim() > dim + 1 else t
+
+
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Chapter 04. Draw z = mu + eps * exp(0.5 logvar) with eps ~ N(0, I): a sample of q that gradients pass through."""
+    _check_pair(mu, logvar)
+    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    return mu + eps * torch.exp(0.5 * logvar)
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Chapter 04. Closed-form KL(N(mu, exp(logvar)) || N(0, I)) per example, shape (batch,).
+
+    KL = -0.5 * sum(1 + logvar - mu^2 - exp(logvar)), the sum over all non-batch dimensions.
+    """
+    _check_pair(mu, logvar)
+    return _sum_after(-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()), 0)
+
+
+def gaussian_kl_monte_carlo(mu: torch.Tensor, logvar: torch.Tensor, n_samples: int,
+                            generator: torch.Generator | None = None) -> torch.Tensor:
+    """Chapter 04. Monte-Carlo KL per example: mean of log q(z) - log p(z) over n_samples draws z ~ q, shape (batch,).
+
+    With z = mu + eps * sigma the log-ratio per dimension is -0.5 (logvar + eps^2 - z^2) (the log 2 pi terms
+    cancel). Memory grows as n_samples * mu.numel().
+    """
+    _check_pair(mu, logvar)
+    if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples <= 0:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    eps = torch.randn((int(n_samples), *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+    z = mu + eps * torch.exp(0.5 * logvar)
+    log_ratio = -0.5 * (logvar + eps.pow(2) - z.pow(2))
+    return _sum_after(log_ratio, 1).mean(0)
+
+
+def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Chapter 04. Closed-form KL of each latent dimension, averaged over the batch: mu (B, D) -> (D,).
+
+    Its sum is the batch mean of gaussian_kl; dimensions near 0 carry no information (posterior collapse).
+    """
+    _check_pair(mu, logvar)
+    if mu.dim() != 2:
+        raise ValueError(f"mu and logvar must be (batch, latent), got shape {tuple(mu.shape)}")
+    return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).mean(0)
+
+
+def elbo_loss(x: torch.Tensor, x_hat: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, beta: float = 1.0,
+              reconstruction: str = "mse") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Chapter 04. Negative (beta-)ELBO: batch mean of recon + beta * KL; returns (loss, {"recon", "kl"} batch means).
+
+    reconstruction="mse": mean squared error over the elements of each example (does not grow with their number).
+    reconstruction="sse": 0.5 * sum of squared errors per example (paper 002), the negative Gaussian log-likelihood
+    with sigma = 1 up to a constant. The dict values are detached, for logging.
+    """
+    beta = _check_beta(beta)
+    _check_reconstruction(reconstruction)
+    if x.shape != x_hat.shape:
+        raise ValueError(f"x and x_hat must have the same shape, got {tuple(x.shape)} and {tuple(x_hat.shape)}")
+    _check_pair(mu, logvar)
+    if x.dim() == 0 or x.shape[0] != mu.shape[0]:
+        raise ValueError(f"x and mu must share the batch size (dim 0), got shapes {tuple(x.shape)} and {tuple(mu.shape)}")
+    sq = (x_hat - x).pow(2)
+    sq = sq.flatten(1) if sq.dim() > 1 else sq.unsqueeze(1)
+    recon = sq.mean(1) if reconstruction == "mse" else 0.5 * sq.sum(1)
+    kl = gaussian_kl(mu, logvar)
+    loss = (recon + beta * kl).mean()
+    return loss, {"recon": recon.mean().detach(), "kl": kl.mean().detach()}
+
+
+def effective_beta(beta: float, n_elements: int, reconstruction: str = "sse") -> float:
+    """Chapter 04. The beta of the same objective written as per-element MSE + beta' * KL.
+
+    0.5 * SSE + beta * KL = (N / 2) * (MSE + (2 beta / N) * KL), so "sse" gives 2 beta / N and "mse" gives beta.
+    Paper 002: N = 2 x 1500 x 251 = 753,000 elements and beta = 1 weigh the KL like beta' = 2.66e-6 on an MSE.
+    """
+    beta = _check_beta(beta)
+    _check_reconstruction(reconstruction)
+    if isinstance(n_elements, bool) or not isinstance(n_elements, numbers.Integral) or n_elements <= 0:
+        raise ValueError(f"n_elements must be a positive integer, got {n_elements!r}")
+    return 2 * beta / int(n_elements) if reconstruction == "sse" else beta
