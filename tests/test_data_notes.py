@@ -441,3 +441,18 @@ def test_cache_notices_a_wav_rewritten_in_place(built, tmp_path):
     common.write_wav(wav, np.full(notes.N_SAMPLES, 0.25, np.float32), notes.SAMPLE_RATE)
     again = notes.load_notes(root, progress=False)
     assert again.audio[again.keys.index(key)].mean() == pytest.approx(0.25, abs=1e-3)
+
+
+def test_noteset_sample_is_seeded_ordered_and_covers_families(built):
+    ns = notes.load_notes(built[0], "train", progress=False)
+    n = len(ns) // 2
+    a, b = ns.sample(n, seed=1), ns.sample(n, seed=1)
+    assert len(a) == n and a.keys == b.keys
+    assert ns.sample(n, seed=2).keys != a.keys
+    pos = [ns.keys.index(k) for k in a.keys]
+    assert pos == sorted(pos) and len(set(pos)) == n
+    assert ns.sample(None) is ns and ns.sample(len(ns) + 5) is ns
+    assert len(set(a.family.tolist())) > len(set(ns.subset(slice(0, n)).family.tolist())) or \
+        len(set(ns.family.tolist())) == len(set(ns.subset(slice(0, n)).family.tolist()))
+    with pytest.raises(ValueError):
+        ns.sample(0)

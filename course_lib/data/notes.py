@@ -304,6 +304,18 @@ class NoteSet:
         return dataclasses.replace(self, keys=[self.keys[i] for i in rows], meta=[self.meta[i] for i in rows],
                                    **tensors)
 
+    def sample(self, n: int | None, seed: int = 0) -> "NoteSet":
+        """Chapter 03. A seeded random subset of n notes in their original order (all of them when n is None or >= len).
+
+        Use it instead of the first n notes: files are stored in instrument order, so a prefix misses families.
+        """
+        if n is None or n >= len(self):
+            return self
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        idx = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
+        return self.subset(idx.sort().values)
+
     def family_str(self, i: int) -> str:
         """Chapter 00. The family name of note i, e.g. 'organ'."""
         return self.family_names[int(self.family[i])]
