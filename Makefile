@@ -11,7 +11,7 @@ PROFILE_ARG := $(if $(PROFILE),--profile $(PROFILE),)
 # nbval executes every notebook in the smoke profile; cells get at most this many seconds each.
 CELL_TIMEOUT ?= 600
 
-.PHONY: help setup fluidsynth test course data report reference lab clean
+.PHONY: help setup fluidsynth test course data report reference bench lab clean
 
 help:
 	@echo "make test     set up if needed, build smoke data, run unit tests and every notebook (nbval, smoke)"
@@ -19,6 +19,7 @@ help:
 	@echo "make data     build the offline datasets for PROFILE into data/ (or \$$COURSE_DATA)"
 	@echo "make report   rebuild build/report.md|html and the README results table"
 	@echo "make reference PROFILE=cpu   copy build/results/<profile>/*.json into notebooks/results/<profile>/"
+	@echo "make bench    training throughput of every chapter model on this device -> build/bench/<device>.json"
 	@echo "make lab      JupyterLab on notebooks/ with the course environment"
 	@echo "make clean    remove build/ (keeps data/ and $(VENV))"
 
@@ -59,6 +60,10 @@ report: setup
 
 reference: setup
 	$(PY) -m course_lib.course reference $(PROFILE_ARG)
+
+# BENCH_ARGS="--compile" also times torch.compile'd models
+bench: setup
+	$(PY) -m course_lib.bench $(PROFILE_ARG) $(BENCH_ARGS)
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/

@@ -1,4 +1,9 @@
-"""The one training loop every chapter uses (Chapter 00): data on the device, early stopping, resumable checkpoints."""
+"""The one training loop every chapter uses (Chapter 00): data on the device, early stopping, resumable checkpoints.
+
+The same loop runs on several processes under PyTorch's launcher (`torchrun --nproc_per_node N script.py`, with
+`init_distributed()` at the top of the script): the model is wrapped in DistributedDataParallel, each global
+batch is split between the ranks, losses and metrics are summed over ranks, and only rank 0 writes checkpoints.
+"""
 from __future__ import annotations
 
 import math
@@ -101,8 +106,13 @@ def as_batch(data: torch.Tensor | Sequence[torch.Tensor], device: torch.device) 
 
 
 def batches(data: Batch, batch_size: int, generator: torch.Generator | None = None, shuffle: bool = True,
-            drop_last: bool = False):
-    """Chapter 00. Yield batches by index gathers on the device (no per-item Python loading)."""
+            drop_last: bool = False, shard: tuple[int, int] = (0, 1)):
+    """Chapter 00. Yield batches by index gathers on the device (no per-item Python loading).
+
+    shard=(rank, world): every rank draws the same order and takes every world-th example of each global
+    batch; a last global batch with fewer examples than ranks is dropped so that all ranks take the same steps.
+    """
+    rank, world = shard
     n = data[0].shape[0]
     if shuffle:
         order = torch.randperm(n, generator=generator).to(data[0].device)
@@ -110,8 +120,47 @@ def batches(data: Batch, batch_size: int, generator: torch.Generator | None = No
         order = torch.arange(n, device=data[0].device)
     stop = n - (n % batch_size) if drop_last else n
     for i in range(0, stop, batch_size):
-        idx = order[i:i + batch_size]
+        idx = order[i:min(i + batch_size, stop)]
+        if world > 1:
+            if idx.numel() < world:
+                break
+            idx = idx[rank::world]
         yield tuple(t.index_select(0, idx) for t in data)
+
+
+def init_distributed() -> tuple[int, int]:
+    """Speed issue. Under torchrun, join the process group (NCCL on GPUs, gloo on CPUs); returns (rank, world size)."""
+    import torch.distributed as dist
+
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        return 0, 1
+    if not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def distributed() -> tuple[int, int]:
+    """Speed issue. (rank, world size) of this process: (0, 1) unless a process group is running."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _sum_over_ranks(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Sum scalar tensors over all ranks in one all_reduce (a no-op on one process)."""
+    if distributed()[1] == 1 or not values:
+        return values
+    import torch.distributed as dist
+
+    keys = list(values)
+    dev = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    flat = torch.stack([torch.as_tensor(values[k]).to(dev, torch.float64).reshape(()) for k in keys])
+    dist.all_reduce(flat)
+    return dict(zip(keys, flat.unbind()))
 
 
 def _split_loss(out) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -137,19 +186,24 @@ def evaluate(model: nn.Module, loss_fn: LossFn, data: Batch, batch_size: int, st
     model.eval()
     state = state or TrainState()
     state.training = False
-    totals: dict[str, float] = {}
+    totals: dict[str, torch.Tensor] = {}
     n = 0
     device = data[0].device
+    rank, world = distributed()
+    if world > 1:  # each rank evaluates its share; the sums are added up below
+        data = tuple(t[rank::world] for t in data)
     for batch in batches(data, batch_size, shuffle=False):
         with _autocast(device, amp):
             loss, logs = _split_loss(loss_fn(model, batch, state))
         b = batch[0].shape[0]
         n += b
         for k, v in {"loss": loss.detach().float(), **logs}.items():
-            totals[k] = totals.get(k, 0.0) + v * b
+            totals[k] = totals.get(k, 0.0) + v.to(device) * b
     model.train(was_training)
     state.training = True
-    return {k: float(v) / max(n, 1) for k, v in totals.items()}
+    totals = _sum_over_ranks({"_n": torch.tensor(float(n)), **totals})
+    n_all = max(float(totals.pop("_n")), 1.0)
+    return {k: float(v) / n_all for k, v in totals.items()}
 
 
 def _make_optimizer(model: nn.Module, optimizer: str | torch.optim.Optimizer, lr: float, weight_decay: float,
@@ -160,6 +214,8 @@ def _make_optimizer(model: nn.Module, optimizer: str | torch.optim.Optimizer, lr
     if betas is not None:
         kw["betas"] = betas
     params = [p for p in model.parameters() if p.requires_grad]
+    if optimizer in ("adam", "adamw") and params and all(p.is_cuda for p in params):
+        kw["fused"] = True  # one fused CUDA kernel for the whole update
     if optimizer == "adam":
         return torch.optim.Adam(params, **kw)
     if optimizer == "adamw":
@@ -186,7 +242,7 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
           device: torch.device | str | None = None, grad_clip: float | None = None, amp: bool | str = "auto",
           seed: int = 0, progress: bool = True, log_epochs: Callable[[int], bool] | None = None,
           on_epoch_end: Callable[[int, dict, nn.Module], None] | None = None, drop_last: bool = False,
-          fingerprint: str | None = None, checkpoint_every_s: float = 0.0) -> History:
+          fingerprint: str | None = None, checkpoint_every_s: float = 0.0, compile: bool = False) -> History:
     """Chapter 00. Train `model` by minimising loss_fn(model, batch, state); returns the History.
 
     Data (a tensor or tuple of tensors) is moved to the device once and batched by index gathers.
@@ -199,11 +255,22 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
     on a GPU want a few minutes: a checkpoint holds the weights, the best weights and the optimiser state.
     fingerprint: a string describing settings and data; a checkpoint saved under another fingerprint is ignored
     (training starts afresh) so a changed profile or dataset never resumes a stale run.
+    compile: run the model through torch.compile (optional; measure it first with `make bench`).
+    Under torchrun (after init_distributed()) batch_size is the global batch, split between the processes.
     """
     if epochs < 0 or batch_size <= 0:
         raise ValueError(f"train: epochs must be >= 0 and batch_size > 0 (got {epochs}, {batch_size})")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
+    rank, world = distributed()
+    net = model
+    if world > 1:  # gradients are averaged over ranks; each rank computes on its share of every batch
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index or 0] if device.type == "cuda" else None)
+        progress = progress and rank == 0
+    if compile:  # optional: pays on GPUs for small, many-layer models; `make bench BENCH_ARGS=--compile` measures it
+        net = torch.compile(net)
     check_every = 1 if device.type == "cpu" else 50  # the per-step NaN check would sync a GPU
     use_amp = (device.type == "cuda") if amp == "auto" else bool(amp)
     tr = as_batch(train_data, device)
@@ -257,9 +324,9 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
         t0 = time.perf_counter()
         tot, n = torch.zeros((), device=device), 0
         logs_tot: dict[str, torch.Tensor] = {}
-        for batch in batches(tr, batch_size, gen, shuffle=True, drop_last=drop_last):
+        for batch in batches(tr, batch_size, gen, shuffle=True, drop_last=drop_last, shard=(rank, world)):
             with _autocast(device, use_amp):
-                loss, logs = _split_loss(loss_fn(model, batch, state))
+                loss, logs = _split_loss(loss_fn(net, batch, state))
             if state.step % check_every == 0 and not torch.isfinite(loss):
                 raise FloatingPointError(f"train: loss became {float(loss.detach())} at epoch {epoch}, step {state.step}; "
                                          "lower the learning rate or check the inputs for NaN")
@@ -276,6 +343,9 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
                 logs_tot[k] = logs_tot.get(k, 0.0) + v * b
         if device.type == "cuda":
             torch.cuda.synchronize(device)
+        summed = _sum_over_ranks({"_tot": tot, "_n": torch.tensor(float(n)), **logs_tot})
+        tot, n = summed.pop("_tot"), int(summed.pop("_n"))
+        logs_tot = summed
         if not torch.isfinite(tot):
             raise FloatingPointError(f"train: the loss became {float(tot)} during epoch {epoch}; "
                                      "lower the learning rate or check the inputs for NaN")
@@ -301,7 +371,7 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
         stop = patience is not None and bad_epochs >= patience
         hist.stopped_early = stop
         hist.finished = stop or epoch == epochs - 1
-        if ckpt is not None and (hist.finished or time.perf_counter() - last_save >= checkpoint_every_s):
+        if ckpt is not None and rank == 0 and (hist.finished or time.perf_counter() - last_save >= checkpoint_every_s):
             last_save = time.perf_counter()
             save_checkpoint(ckpt, model=model.state_dict(), optimizer=opt.state_dict(),
                             scheduler=sched.state_dict() if sched is not None else None, history=hist.to_dict(),

@@ -180,9 +180,10 @@ def training_memory_bytes(model: nn.Module, optimizer: str = "adam", dtype_bytes
     return {"weights": weights, "gradients": grads, "optimizer_state": state, "total": weights + grads + state}
 
 
-def trace_shapes(model: nn.Module, n_in: int) -> list[tuple[str, nn.Module, tuple[int, ...], tuple[int, ...]]]:
+def trace_shapes(model: nn.Module, n_in: int | Sequence[int]) -> list[tuple[str, nn.Module, tuple[int, ...], tuple[int, ...]]]:
     """Chapter 02. (name, layer, input shape, output shape) of every leaf layer for one example of length n_in.
 
+    n_in may also be the shape of one example, e.g. (2, 1500, 251) for chapter 03's spectrogram models.
     Runs the model on the meta device (parameters swapped for meta stand-ins), so nothing is computed
     or allocated whatever device the model is on.
     """
@@ -197,7 +198,8 @@ def trace_shapes(model: nn.Module, n_in: int) -> list[tuple[str, nn.Module, tupl
     meta = {k: torch.empty_like(v, device="meta") for k, v in [*model.named_parameters(), *model.named_buffers()]}
     try:
         with torch.no_grad():
-            functional_call(model, meta, (torch.empty(1, 1, n_in, device="meta"),))
+            shape = (1, 1, int(n_in)) if isinstance(n_in, int) else (1, *n_in)
+            functional_call(model, meta, (torch.empty(shape, device="meta"),))
     finally:
         for h in handles:
             h.remove()
@@ -217,19 +219,20 @@ def activation_bytes(model: nn.Module, batch: int, n_in: int = N_IN, dtype_bytes
                if not isinstance(m, VIEW_LAYERS)) * batch * dtype_bytes
 
 
-def linear_conv_flops(model: nn.Module, n_in: int = N_IN) -> int:
-    """Chapter 02. Forward FLOPs per example, 2 x multiply-adds of Linear, Conv1d, ConvTranspose1d (biases, ReLU ignored).
+def linear_conv_flops(model: nn.Module, n_in: int | Sequence[int] = N_IN) -> int:
+    """Chapter 02. Forward FLOPs per example, 2 x multiply-adds of Linear and (transposed) 1-D / 2-D convolutions.
 
-    Linear: out_features x in_features per row. Conv1d: each output value costs (C_in / groups) x k.
-    ConvTranspose1d: each input value is spread over (C_out / groups) x k outputs.
-    A training step (forward + backward) costs about 3x this.
+    Linear: out_features x in_features per row. Conv: each output value costs (C_in / groups) x kernel area.
+    Transposed conv: each input value is spread over (C_out / groups) x kernel area outputs. Biases, norms
+    and activations are ignored. A training step (forward + backward) costs about 3x this.
+    n_in: the length of one example, or its shape (e.g. (2, 1500, 251)).
     """
     macs = 0
     for _, m, inp, out in trace_shapes(model, n_in):
         if isinstance(m, nn.Linear):
             macs += math.prod(out) * m.in_features
-        elif isinstance(m, nn.Conv1d):
-            macs += math.prod(out) * (m.in_channels // m.groups) * m.kernel_size[0]
-        elif isinstance(m, nn.ConvTranspose1d):
-            macs += math.prod(inp) * (m.out_channels // m.groups) * m.kernel_size[0]
+        elif isinstance(m, (nn.Conv1d, nn.Conv2d)):
+            macs += math.prod(out) * (m.in_channels // m.groups) * math.prod(m.kernel_size)
+        elif isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d)):
+            macs += math.prod(inp) * (m.out_channels // m.groups) * math.prod(m.kernel_size)
     return 2 * macs
