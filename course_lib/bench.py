@@ -37,7 +37,7 @@ NSYNTH_SR = 16000
 
 
 def peak_bf16_tflops(device_name: str) -> float | None:
-    """Speed issue. The dense bf16 peak of a GPU named like torch.cuda.get_device_name(), or None if unknown."""
+    """Chapter 03, speed. The dense bf16 peak of a GPU named like torch.cuda.get_device_name(), or None if unknown."""
     for key, peak in PEAK_BF16_TFLOPS:
         if key.lower() in device_name.lower():
             return peak
@@ -51,7 +51,7 @@ def _sync(device: torch.device) -> None:
 
 def time_steps(step: Callable[[], Any], device: torch.device, warmup: int = 2, steps: int = 5,
                repeats: int = 3) -> list[float]:
-    """Speed issue. Seconds per step of `step()`, one median-able value per repetition, warm-up steps excluded."""
+    """Chapter 03, speed. Seconds per step of `step()`, one median-able value per repetition, warm-up steps excluded."""
     if warmup < 0 or steps < 1 or repeats < 1:
         raise ValueError(f"need warmup >= 0, steps >= 1, repeats >= 1; got {warmup}, {steps}, {repeats}")
     for _ in range(warmup):
@@ -121,7 +121,7 @@ def _input_fn(spec: tuple, batch: int, device: torch.device, g: torch.Generator)
 
 def bench_model(case: dict[str, Any], device: torch.device, warmup: int, steps: int, repeats: int,
                 compile: bool = False) -> dict[str, Any]:
-    """Speed issue. Median training-step time, throughput, peak memory and TFLOP/s of one chapter model."""
+    """Chapter 03, speed. Median training-step time, throughput, peak memory and TFLOP/s of one chapter model."""
     seed_everything(0, deterministic=False)
     g = torch.Generator().manual_seed(0)
     model = case["build"]().to(device)
@@ -162,7 +162,7 @@ class PerItemNotes(torch.utils.data.Dataset):
 
 
 def fast_vs_per_item(profile: str, device: torch.device, n_notes: int, repeats: int = 3) -> dict[str, Any]:
-    """Speed issue. Notes/s of chapter 03's model: device-resident waveforms + batched STFT vs a per-item DataLoader."""
+    """Chapter 03, speed. Notes/s of chapter 03's model: device-resident waveforms + batched STFT vs a per-item DataLoader."""
     c3 = SIZES[profile]["ch03"]
     n = int(c3["seconds"] * NSYNTH_SR)
     batch = c3["batch_size"]
@@ -210,7 +210,7 @@ def _slug(name: str) -> str:
 
 def run(profile: str | None = None, out_dir: str | Path | None = None, compile: bool = False, warmup: int = 2,
         steps: int = 5, repeats: int = 3, pipeline_notes: int = 256, quiet: bool = False) -> dict[str, Any]:
-    """Speed issue. Benchmark every chapter model of a profile on this machine's device; write and return the JSON."""
+    """Chapter 03, speed. Benchmark every chapter model of a profile on this machine's device; write and return the JSON."""
     prof = profile_name(profile)
     device = pick_device()
     if device.type == "cuda":
@@ -239,7 +239,7 @@ def run(profile: str | None = None, out_dir: str | Path | None = None, compile: 
 
 
 def table(result: dict[str, Any]) -> str:
-    """Speed issue. A markdown table of a benchmark result."""
+    """Chapter 03, speed. A markdown table of a benchmark result."""
     lines = [f"Benchmark on {result['device']} ({result['profile']} sizes, torch {result['torch']}; {result['method']})", "",
              "| model | batch | params | ms / step | examples / s | audio s / s | peak MB | TFLOP/s | of bf16 peak |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -255,7 +255,7 @@ def table(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Speed issue. Command line of `make bench`."""
+    """Chapter 03, speed. Command line of `make bench`."""
     ap = argparse.ArgumentParser(prog="python -m course_lib.bench", description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default=None, help="sizes to benchmark (default: gpu with CUDA, else cpu)")
     ap.add_argument("--out", default=None, help="folder for <device>.json (default build/bench)")

@@ -129,7 +129,7 @@ def batches(data: Batch, batch_size: int, generator: torch.Generator | None = No
 
 
 def init_distributed() -> tuple[int, int]:
-    """Speed issue. Under torchrun, join the process group (NCCL on GPUs, gloo on CPUs); returns (rank, world size)."""
+    """README, Speed and scale. Under torchrun: join the process group (NCCL on GPUs, gloo on CPUs); (rank, world)."""
     import torch.distributed as dist
 
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
@@ -142,7 +142,7 @@ def init_distributed() -> tuple[int, int]:
 
 
 def distributed() -> tuple[int, int]:
-    """Speed issue. (rank, world size) of this process: (0, 1) unless a process group is running."""
+    """README, Speed and scale. (rank, world size) of this process: (0, 1) unless a process group is running."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
