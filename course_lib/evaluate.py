@@ -1,11 +1,13 @@
 """Evaluation: reconstruction metrics with their domain stated, band-limit and seam-click measures (Chapter 02),
-paper 002's "accuracy" (Chapter 03), active latent units and a linear timbre probe (Chapter 04)."""
+paper 002's "accuracy" (Chapter 03), active latent units and a linear timbre probe (Chapter 04),
+token accuracy, music metrics (with the overlap area of their distributions) and trivial baselines for melodies
+(Chapter 06)."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from . import audio
+from . import audio, midi
 
 
 def feature_metrics(z: torch.Tensor, z_hat: torch.Tensor) -> dict[str, float]:
@@ -144,3 +146,184 @@ def fit_probe(features: torch.Tensor, labels: torch.Tensor, seed: int = 0, max_i
     if len(np.unique(y)) < 2:
         raise ValueError("a probe needs at least two classes in its labels")
     return make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=seed)).fit(X, y)
+
+
+def _as_numpy(x) -> np.ndarray:
+    """A numpy view of a numpy array, a (possibly GPU) torch tensor or a nested list."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _check_tokens(tokens) -> np.ndarray:
+    """Integer melody tokens as int64, ValueError for values outside 0..89."""
+    t = _as_numpy(tokens)
+    if t.size and not np.issubdtype(t.dtype, np.integer):
+        if not np.all(t == np.round(t)):
+            raise ValueError("melody tokens must be whole numbers")
+    t = t.astype(np.int64)
+    if t.size and (t.min() < 0 or t.max() >= midi.N_MELODY_TOKENS):
+        bad = t[(t < 0) | (t >= midi.N_MELODY_TOKENS)][0]
+        raise ValueError(f"melody token {int(bad)} is outside 0..{midi.N_MELODY_TOKENS - 1}")
+    return t
+
+
+def token_accuracy(pred, target) -> float:
+    """Chapter 06. Fraction of positions where pred == target (numpy arrays or torch tensors of the same shape).
+
+    Raises ValueError naming both shapes when they differ, and for empty inputs.
+    """
+    p, t = _as_numpy(pred), _as_numpy(target)
+    if p.shape != t.shape:
+        raise ValueError(f"pred and target shapes differ: {p.shape} vs {t.shape}")
+    if p.size == 0:
+        raise ValueError("token_accuracy of empty arrays is undefined")
+    return float(np.mean(p == t))
+
+
+def tokens_to_rolls(tokens) -> np.ndarray:
+    """Chapter 06. Multi-hot piano rolls of melody tokens: (T,) -> bool (88, T); (N, T) -> bool (N, 88, T).
+
+    Each step takes the state of the last non-HOLD token at or before it: a note-on sounds its pitch, a note-off
+    (or no event yet) is silence. Equal to midi.piano_roll(midi.tokens_to_notes(t), n_steps=T) row by row.
+    """
+    t = _check_tokens(tokens)
+    if t.ndim not in (1, 2):
+        raise ValueError(f"tokens must be (T,) or (N, T), got shape {t.shape}")
+    T = t.shape[-1]
+    steps = np.broadcast_to(np.arange(T), t.shape)
+    last_event = np.maximum.accumulate(np.where(t != midi.MELODY_HOLD, steps, -1), axis=-1)
+    state = np.take_along_axis(t, np.maximum(last_event, 0), axis=-1)
+    state = np.where(last_event >= 0, state, midi.MELODY_HOLD)  # nothing has happened yet: silence
+    row = state - midi.MELODY_FIRST_PITCH  # negative for note-off / silence: matches no piano row
+    return row[..., None, :] == np.arange(midi.N_PIANO)[:, None]
+
+
+def trivial_baselines(train_tokens, test_tokens) -> dict[str, float]:
+    """Chapter 06. Accuracies of predictors that need no model, on test windows (N, T); train_tokens is (M, T').
+
+    Token accuracy (all N x T positions) of: "all_hold" (HOLD everywhere: silence in token space), "most_frequent"
+    (the most frequent training token everywhere), "repeat_previous" (the true token t-1, teacher-forced; step 0
+    HOLD), "bigram" (the most frequent training successor of the true token t-1, within training rows; ties -> the
+    smaller token; a previous token never seen in training -> the most frequent token; step 0 -> the most frequent
+    first token of the training rows). Cell accuracy of 88 x T piano rolls for "roll_all_zero" (no note ever
+    sounds) and "roll_repeat_previous" (each frame is the true previous frame; frame 0 all zero).
+    """
+    train, test = np.atleast_2d(_check_tokens(train_tokens)), np.atleast_2d(_check_tokens(test_tokens))
+    if train.ndim != 2 or test.ndim != 2 or train.size == 0 or test.size == 0:
+        raise ValueError(f"train and test tokens must be non-empty (N, T) arrays, got {train.shape} and {test.shape}")
+    K = midi.N_MELODY_TOKENS
+    most_frequent = int(np.bincount(train.ravel(), minlength=K).argmax())  # argmax: ties -> smaller token
+    first = int(np.bincount(train[:, 0], minlength=K).argmax())
+    pairs = np.zeros((K, K), dtype=np.int64)
+    np.add.at(pairs, (train[:, :-1].ravel(), train[:, 1:].ravel()), 1)
+    successor = np.where(pairs.sum(1) > 0, pairs.argmax(1), most_frequent)
+
+    previous = np.concatenate([np.full((len(test), 1), midi.MELODY_HOLD), test[:, :-1]], axis=1)
+    bigram = successor[previous]
+    bigram[:, 0] = first
+
+    rolls = tokens_to_rolls(test)  # (N, 88, T)
+    roll_prev = np.zeros_like(rolls)
+    roll_prev[..., 1:] = rolls[..., :-1]
+    return {"all_hold": float(np.mean(test == midi.MELODY_HOLD)),
+            "most_frequent": float(np.mean(test == most_frequent)),
+            "repeat_previous": float(np.mean(test == previous)),
+            "bigram": float(np.mean(test == bigram)),
+            "roll_all_zero": float(1.0 - rolls.mean()),
+            "roll_repeat_previous": float(np.mean(rolls == roll_prev))}
+
+
+_MAJOR_STEPS = np.array([0, 2, 4, 5, 7, 9, 11])
+# _MAJOR_SCALES[r, pc] is True when pitch class pc belongs to the major scale on tonic r
+_MAJOR_SCALES = np.zeros((12, 12), dtype=bool)
+_MAJOR_SCALES[np.arange(12)[:, None], (np.arange(12)[:, None] + _MAJOR_STEPS) % 12] = True
+
+
+def music_metrics(tokens, steps_per_bar: int = 16, steps_per_beat: int = 4) -> dict[str, float]:
+    """Chapter 06. Hand-made statistics of one melody (T,) of tokens; notes come from midi.tokens_to_notes.
+
+    n_notes; pitch_class_entropy: entropy in bits of the notes' pitch-class histogram (0 for one class);
+    scale_consistency: the largest fraction of notes inside one of the 12 major scales (so 7/12 for all 12
+    classes once); pitch_range: highest minus lowest pitch in semitones; note_density: notes per bar
+    (T / steps_per_bar bars); repetition: of the 3-grams of successive pitch intervals (intervals between
+    consecutive notes, across rests), the fraction equal to an earlier 3-gram of the same melody: 1 - distinct / all,
+    so a melody with k 3-grams scores at most (k - 1) / k; NaN with fewer than two 3-grams (fewer than 5 notes);
+    empty_beat_rate: fraction of beats (steps_per_beat steps; a partial last beat counts) in which no note sounds.
+    The pitch metrics are NaN for a melody without notes.
+    """
+    t = _check_tokens(tokens)
+    if t.ndim != 1 or t.size == 0:
+        raise ValueError(f"music_metrics takes one non-empty melody (T,), got shape {t.shape}")
+    if steps_per_bar < 1 or steps_per_beat < 1:
+        raise ValueError(f"steps_per_bar and steps_per_beat must be >= 1, got {steps_per_bar} and {steps_per_beat}")
+    T = t.size
+    pitches = midi.tokens_to_notes(t)[:, midi.PITCH].astype(np.int64)  # in time order
+    n = pitches.size
+    nan = float("nan")
+
+    sounding = tokens_to_rolls(t).any(axis=0)
+    n_beats = -(-T // steps_per_beat)
+    padded = np.zeros(n_beats * steps_per_beat, dtype=bool)
+    padded[:T] = sounding
+    out = {"n_notes": float(n), "pitch_class_entropy": nan, "scale_consistency": nan, "pitch_range": nan,
+           "note_density": n / (T / steps_per_bar), "repetition": nan,
+           "empty_beat_rate": float(1.0 - padded.reshape(n_beats, steps_per_beat).any(axis=1).mean())}
+    if n == 0:
+        return out
+    pc = pitches % 12
+    p = np.bincount(pc, minlength=12) / n
+    p = p[p > 0]
+    out["pitch_class_entropy"] = float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0: no "-0.0" for one class
+    out["scale_consistency"] = float(_MAJOR_SCALES[:, pc].mean(axis=1).max())
+    out["pitch_range"] = float(pitches.max() - pitches.min())
+    intervals = np.diff(pitches)
+    if intervals.size >= 4:
+        grams = np.lib.stride_tricks.sliding_window_view(intervals, 3)
+        out["repetition"] = 1.0 - len(np.unique(grams, axis=0)) / len(grams)
+    return out
+
+
+def music_metrics_table(tokens, steps_per_bar: int = 16, steps_per_beat: int = 4) -> dict[str, np.ndarray]:
+    """Chapter 06. music_metrics of each of N melodies (N, T): {metric: float64 array (N,)}, NaN where undefined."""
+    t = _check_tokens(tokens)
+    if t.ndim != 2 or t.shape[0] == 0:
+        raise ValueError(f"tokens must be (N, T) with N >= 1, got shape {t.shape}")
+    rows = [music_metrics(row, steps_per_bar, steps_per_beat) for row in t]
+    return {k: np.array([r[k] for r in rows], dtype=np.float64) for k in rows[0]}
+
+
+def overlap_area(a, b, grid: int = 512) -> float:
+    """Chapter 06. Overlapping area of two 1-D samples' distributions (Yang & Lerch 2020), in [0, 1].
+
+    The integral (trapezoid rule) of min(p, q), with p and q scipy.stats.gaussian_kde densities (Scott's rule)
+    evaluated on `grid` shared points spanning both samples padded by 3 bandwidths. NaN (and inf) values are
+    dropped; ValueError if either sample has fewer than 2 finite values. A sample with zero spread (all values
+    equal) is a Gaussian bump on its value with the other sample's bandwidth, or, when both are constant,
+    1e-3 * max(1, largest |value|): two equal constant samples give about 1 (0.997, the mass within 3
+    bandwidths), different ones about 0.
+    """
+    from scipy import integrate, stats
+
+    samples = []
+    for name, x in (("a", a), ("b", b)):
+        x = _as_numpy(x).astype(np.float64).ravel()
+        x = x[np.isfinite(x)]
+        if x.size < 2:
+            raise ValueError(f"sample {name} needs at least 2 finite values, got {x.size}")
+        samples.append(x)
+    if grid < 2:
+        raise ValueError(f"grid must have at least 2 points, got {grid}")
+    kdes = [stats.gaussian_kde(x) if np.ptp(x) > 0 else None for x in samples]
+    widths = [float(np.sqrt(k.covariance[0, 0])) if k is not None else None for k in kdes]
+    known = [w for w in widths if w is not None]
+    fallback = known[0] if len(known) == 1 else 1e-3 * max(1.0, float(max(np.abs(x).max() for x in samples)))
+    widths = [fallback if w is None else w for w in widths]
+
+    pad = 3 * max(widths)
+    lo = min(x.min() for x in samples) - pad
+    hi = max(x.max() for x in samples) + pad
+    xs = np.linspace(lo, hi, grid)
+    p, q = (k(xs) if k is not None else stats.norm.pdf(xs, loc=x[0], scale=w)
+            for k, x, w in zip(kdes, samples, widths))
+    return float(np.clip(integrate.trapezoid(np.minimum(p, q), xs), 0.0, 1.0))

@@ -1,4 +1,4 @@
-"""Automatic checks for the chapters' exercises: helpful feedback, never a crash (Chapters 00 to 04).
+"""Automatic checks for the chapters' exercises: helpful feedback, never a crash (Chapters 00 to 06).
 
 Each check takes the learner's answer, prints what is right or wrong with a hint, and returns True/False.
 An answer that still raises NotImplementedError is reported as "not attempted yet".
@@ -434,3 +434,163 @@ def check_ch04_active_units(fn: Callable[[torch.Tensor, float], int]) -> bool:
             return _verdict(False, "", f"threshold {threshold}: you count {got} active units, expected {want} "
                                        f"(3 units vary a lot, 2 a little, 3 are constant). Hint: {hint}.")
     return _verdict(True, "5 units are active at threshold 0.01 and 3 at 0.05: the variance over the data decides.", "")
+
+
+def _number(x: Any) -> float | None:
+    try:
+        return float(x)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+
+
+def check_ch05_logistic(fn: Callable[[float, float, float], float]) -> bool:
+    """Chapter 05. Check fn(e, W, b) is paper 002's logistic schedule b + (1 - b) / (1 + exp(W/2 - e))."""
+    from .annealing import logistic
+
+    logged = [0.11619, 0.14268, 0.20728, 0.34205, 0.55, 0.75795, 0.89272, 0.95732, 0.98381]
+    for e, want in enumerate(logged):
+        got = _call(fn, e, 8, 0.1)
+        if got is _NOT_YET:
+            return False
+        got = _number(got)
+        if got is None:
+            return _verdict(False, "", "return beta as a number")
+        if round(got, 5) != want:
+            hint = ("the curve is centred on e = W / 2: the exponent is W/2 - e" if abs(got - logistic(e, 8, 0.0)) < 1e-9
+                    and e else "the baseline lifts the curve: b + (1 - b) * sigmoid, not sigmoid alone"
+                    if abs(got - 1 / (1 + math.exp(4 - e))) < 1e-9 else
+                    "check the sign of the exponent: beta must rise with e" if got < 0.5 and e > 4 else
+                    "beta = b + (1 - b) / (1 + exp(W / 2 - e))")
+            return _verdict(False, "", f"W=8, b=0.1, epoch {e}: you give {got:.5f}, paper 002 logged {want}. Hint: {hint}.")
+    for e, W, b in ((3, 4, 0.0), (10, 12, 0.3), (0, 2, 0.5)):
+        got = _number(_call(fn, e, W, b))
+        if got is None or abs(got - logistic(e, W, b)) > 1e-9:
+            return _verdict(False, "", f"e={e}, W={W}, b={b}: you give {got}, expected {logistic(e, W, b):.6f}: "
+                                       "use the arguments W and b, not the constants 8 and 0.1.")
+    return _verdict(True, "the nine values paper 002 logged for W = 8, b = 0.1, and other settings too.", "")
+
+
+def check_ch05_cyclical(fn: Callable[[int, int, int, float], float]) -> bool:
+    """Chapter 05. Check fn(step, total_steps, n_cycles, ratio) is Fu et al.'s cyclical schedule (peak 1)."""
+    from .annealing import cyclical
+
+    for total, cycles, ratio in ((400, 4, 0.5), (90, 3, 0.25), (50, 1, 1.0)):
+        for step in sorted({0, 1, total // (2 * cycles), total // cycles - 1, total // cycles, total - 1,
+                            int(total * 0.37)}):
+            got = _call(fn, step, total, cycles, ratio)
+            if got is _NOT_YET:
+                return False
+            got = _number(got)
+            want = cyclical(step, total, cycles, ratio)
+            if got is None or abs(got - want) > 1e-6:
+                hint = ("beta must restart from 0 at the start of every cycle: use step % (total_steps / n_cycles)"
+                        if got is not None and step >= total // cycles and abs(got - min(step * cycles / total / ratio, 1)) < 1e-6
+                        else "cap beta at 1 once the ramp is over" if got is not None and got > 1 else
+                        "within a cycle, tau = (step % period) / period and beta = min(tau / ratio, 1)")
+                return _verdict(False, "", f"total {total}, {cycles} cycles, ratio {ratio}, step {step}: you give "
+                                           f"{got}, expected {want:.4f}. Hint: {hint}.")
+    return _verdict(True, "ramps from 0 to 1 over the first `ratio` of every cycle and holds at 1.", "")
+
+
+def check_ch05_free_bits(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> bool:
+    """Chapter 05. Check fn(mu, logvar, lam) = sum_d max(lam, KL_d) with KL_d the batch-mean KL of dimension d."""
+    from .losses import free_bits_kl, gaussian_kl
+
+    g = torch.Generator().manual_seed(5)
+    mu = torch.randn(16, 6, generator=g) * torch.tensor([2.0, 1.0, 0.3, 0.05, 0.0, 1.5])
+    logvar = 0.3 * torch.randn(16, 6, generator=g)
+    for lam in (0.0, 0.1, 0.5, 2.0):
+        got = _call(fn, mu.clone(), logvar.clone(), lam)
+        if got is _NOT_YET:
+            return False
+        got = _float_tensor(got)
+        if got is None or got.numel() != 1:
+            return _verdict(False, "", "return one number (a scalar tensor): the KL term for the whole batch")
+        want = float(free_bits_kl(mu, logvar, lam, "dim"))
+        if abs(float(got) - want) > 1e-4 * max(1.0, abs(want)):
+            hinge = float(free_bits_kl(mu, logvar, lam, "total"))
+            hint = ("that is the hinge on the total KL (MusicVAE); here floor each dimension separately"
+                    if abs(float(got) - hinge) < 1e-4 * max(1.0, abs(hinge)) else
+                    "average each dimension's KL over the batch BEFORE flooring it" if lam > 0 and abs(
+                        float(got) - float((-0.5 * (1 + logvar - mu ** 2 - logvar.exp())).clamp_min(lam).sum(1).mean()))
+                    < 1e-4 * max(1.0, want) else
+                    "with lam = 0 this must equal the batch-mean KL" if lam == 0 else
+                    "kl_d = mean over the batch of -0.5 (1 + logvar - mu^2 - exp(logvar)); then sum max(kl_d, lam)")
+            return _verdict(False, "", f"lam = {lam}: you give {float(got):.4f}, expected {want:.4f} "
+                                       f"(plain KL {float(gaussian_kl(mu, logvar).mean()):.4f}). Hint: {hint}.")
+    return _verdict(True, "each dimension's batch-mean KL is floored at lam before summing: under the floor, no gradient.", "")
+
+
+def check_ch06_roll_zero_accuracy(fn: Callable[[Any], float]) -> bool:
+    """Chapter 06. Check fn(tokens (N, T)) = cell accuracy of an all-zero piano roll against the melodies' rolls."""
+    import numpy as np
+
+    from .evaluate import trivial_baselines
+
+    rng = np.random.default_rng(6)
+    tokens = rng.choice([0, 0, 0, 0, 1, 50, 52, 55, 57], size=(12, 32))
+    tokens[:, 0] = 50
+    got = _call(fn, tokens.copy())
+    if got is _NOT_YET:
+        return False
+    got = _number(got)
+    want = trivial_baselines(tokens, tokens)["roll_all_zero"]
+    if got is None or abs(got - want) > 1e-9:
+        hint = ("that is the share of HOLD tokens; the baseline scores piano-roll CELLS: 88 pitches x T steps"
+                if got is not None and abs(got - float((tokens == 0).mean())) < 1e-9 else
+                "count a cell right when the roll is 0 there: 1 - (active cells) / (N * 88 * T)"
+                if got is not None and got < 0.5 else "build each roll with evaluate.tokens_to_rolls or "
+                "midi.piano_roll(midi.tokens_to_notes(t), n_steps=T); a note sounds until the next note-on or note-off")
+        return _verdict(False, "", f"you give {got}, expected {want:.4f}. Hint: {hint}.")
+    return _verdict(True, f"an all-zero roll already scores {want:.1%} of cells on these melodies.", "")
+
+
+def check_ch06_pitch_class_entropy(fn: Callable[[Any], float]) -> bool:
+    """Chapter 06. Check fn(tokens (T,)) = entropy in bits of the pitch-class histogram of the melody's notes."""
+    import numpy as np
+
+    from .evaluate import music_metrics
+
+    cases = [np.array([50, 0, 0, 0, 52, 0, 54, 0, 55, 0, 57, 0, 59, 0, 61, 0, 62, 0, 0, 1]),  # C major + top C
+             np.array([50, 0, 1, 0, 62, 0, 1, 0, 74, 0, 0, 0]),  # one pitch class in three octaves
+             np.array([30 + i for i in range(12)] * 2)]  # chromatic, twice
+    for tokens in cases:
+        got = _call(fn, tokens.copy())
+        if got is _NOT_YET:
+            return False
+        got = _number(got)
+        want = music_metrics(tokens)["pitch_class_entropy"]
+        if got is None or abs(got - want) > 1e-6:
+            hint = ("use log base 2 (bits), not the natural log" if got is not None and abs(got - want * math.log(2)) < 1e-6
+                    else "count pitch classes (pitch % 12), not pitches: octaves of C are the same class"
+                    if got is not None and got > want else
+                    "entropy = -sum p log2 p over the pitch classes' shares of the notes (note-ons, tokens >= 2; "
+                    "MIDI pitch = token + 19)")
+            return _verdict(False, "", f"tokens {tokens.tolist()[:12]}...: you give {got}, expected {want:.4f} bits. "
+                                       f"Hint: {hint}.")
+    return _verdict(True, "the entropy of the pitch-class histogram, in bits.", "")
+
+
+def check_ch06_transpose(fn: Callable[[Any, int], Any]) -> bool:
+    """Chapter 06. Check fn(tokens, k) shifts note-on tokens by k semitones, keeps HOLD/OFF, returns None off the piano."""
+    import numpy as np
+
+    tokens = np.array([50, 0, 0, 1, 0, 62, 0, 55, 0, 0, 1, 0])
+    for k in (0, 3, -5, 12):
+        got = _call(fn, tokens.copy(), k)
+        if got is _NOT_YET:
+            return False
+        want = np.where(tokens >= 2, tokens + k, tokens)
+        if got is None or not np.array_equal(np.asarray(got), want):
+            hint = ("HOLD (0) and note-off (1) are not pitches: shift only tokens >= 2"
+                    if got is not None and np.array_equal(np.asarray(got), tokens + k) else
+                    "shift the note-on tokens by k" )
+            return _verdict(False, "", f"k = {k}: you give {None if got is None else np.asarray(got).tolist()}, "
+                                       f"expected {want.tolist()}. Hint: {hint}.")
+    for k in (45, -50):
+        got = _call(fn, tokens.copy(), k)
+        if got is _NOT_YET:
+            return False
+        if got is not None:
+            return _verdict(False, "", f"k = {k} moves a note off the piano (tokens 2..89): return None for such a window.")
+    return _verdict(True, "note-ons move, HOLD and note-off stay, and windows that leave the piano are refused.", "")

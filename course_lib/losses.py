@@ -112,3 +112,36 @@ def effective_beta(beta: float, n_elements: int, reconstruction: str = "sse") ->
     if isinstance(n_elements, bool) or not isinstance(n_elements, numbers.Integral) or n_elements <= 0:
         raise ValueError(f"n_elements must be a positive integer, got {n_elements!r}")
     return 2 * beta / int(n_elements) if reconstruction == "sse" else beta
+
+
+FREE_BITS_MODES = ("dim", "total")
+
+
+def free_bits_kl(mu: torch.Tensor, logvar: torch.Tensor, free_nats: float, mode: str = "total") -> torch.Tensor:
+    """Chapter 05. The KL term with "free bits": KL below free_nats costs nothing, so the encoder may use it freely.
+
+    mode="dim" (Kingma et al. 2016, per latent dimension): sum_d max(free_nats, KL_d), KL_d averaged over the batch;
+    mode="total" (MusicVAE, a hinge on the whole KL): batch mean of max(KL(x) - free_nats, 0).
+    Returns a scalar to add (times beta) to the batch-mean reconstruction loss. free_nats = 0 gives the plain KL
+    (both modes). MusicVAE states its threshold in bits: free_nats = free_bits * ln 2.
+    """
+    _check_pair(mu, logvar)
+    if not free_nats >= 0:
+        raise ValueError(f"free_nats must be >= 0, got {free_nats}")
+    if mode == "dim":
+        return kl_per_dim(mu, logvar).clamp_min(float(free_nats)).sum()
+    if mode == "total":
+        return (gaussian_kl(mu, logvar) - float(free_nats)).clamp_min(0.0).mean()
+    raise ValueError(f"mode must be one of {FREE_BITS_MODES}, got {mode!r}")
+
+
+def sequence_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Chapter 05. Negative log-likelihood of token sequences, summed over steps: logits (B, T, C), targets (B, T) -> (B,).
+
+    This is the reconstruction term of a VAE over categorical tokens (cross-entropy in nats per sequence).
+    """
+    if logits.dim() != 3 or targets.shape != logits.shape[:2]:
+        raise ValueError(f"logits must be (batch, steps, classes) and targets (batch, steps); got "
+                         f"{tuple(logits.shape)} and {tuple(targets.shape)}")
+    ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2).float(), targets.long(), reduction="none")
+    return ce.sum(1)

@@ -144,3 +144,123 @@ def test_probe_and_features_refuse_bad_inputs():
         E.fit_probe(torch.randn(10, 3), torch.zeros(9))
     with pytest.raises(ValueError, match="notes, samples"):
         E.timbre_features(torch.randn(100), 16000)
+
+
+# ---- Chapter 06: melody metrics and baselines ----------------------------------------------------------------
+
+import numpy as np  # noqa: E402
+
+from course_lib import midi  # noqa: E402
+
+
+def melody(events, T):
+    """Tokens (T,) from {step: MIDI pitch, or "off"}; every other step is HOLD."""
+    t = np.full(T, midi.MELODY_HOLD, dtype=np.int64)
+    for s, p in events.items():
+        t[s] = midi.MELODY_OFF if p == "off" else p - midi.PIANO_LOW + midi.MELODY_FIRST_PITCH
+    return t
+
+
+C_MAJOR = [60, 62, 64, 65, 67, 69, 71, 72]
+
+
+def test_token_accuracy_numpy_torch_and_shapes():
+    assert E.token_accuracy(np.array([1, 2, 3, 4]), np.array([1, 0, 3, 0])) == 0.5
+    assert E.token_accuracy(torch.tensor([[1, 2], [3, 4]]), torch.tensor([[1, 2], [3, 0]])) == 0.75
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(3, 2\)"):
+        E.token_accuracy(np.zeros((2, 3)), np.zeros((3, 2)))
+
+
+def test_tokens_to_rolls_matches_the_midi_composition():
+    rng = np.random.default_rng(0)
+    # mostly HOLD, some note-offs (some during silence), a few note-ons
+    tokens = rng.choice([0, 1, 2, 40, 41, 89], size=(20, 24), p=[0.6, 0.15, 0.05, 0.1, 0.05, 0.05])
+    tokens[0] = melody({3: "off", 5: 60, 9: "off", 10: "off", 12: 60, 13: 60}, 24)  # starts with HOLD, off in silence
+    tokens[1, 0] = midi.MELODY_OFF
+    rolls = E.tokens_to_rolls(tokens)
+    assert rolls.shape == (20, midi.N_PIANO, 24) and rolls.dtype == bool
+    for row, roll in zip(tokens, rolls):
+        assert np.array_equal(roll, midi.piano_roll(midi.tokens_to_notes(row), n_steps=24))
+        assert np.array_equal(E.tokens_to_rolls(row), roll)
+    assert not rolls[0, :, :5].any() and rolls[0, 60 - 21, 5:9].all() and not rolls[0, :, 9:12].any()
+    with pytest.raises(ValueError, match="outside"):
+        E.tokens_to_rolls(np.array([0, 90]))
+
+
+def test_trivial_baselines_by_hand():
+    # training counts: 5 x4, 0 x2, 1 x1, 7 x1 -> most frequent 5; first tokens 5, 5
+    # successors: 5 -> 0 (twice, vs 5 once); 0 -> 5 or 1 (tie -> 1); 1 -> 7; 7 and the rest unseen -> 5
+    train = np.array([[5, 0, 5, 5], [5, 0, 1, 7]])
+    test = np.array([[5, 0, 1, 7], [7, 7, 0, 0]])
+    b = E.trivial_baselines(train, test)
+    assert b["all_hold"] == pytest.approx(3 / 8)
+    assert b["most_frequent"] == pytest.approx(1 / 8)
+    # previous tokens [0 5 0 1] and [0 7 7 0]: matches at (1, 1) and (1, 3)
+    assert b["repeat_previous"] == pytest.approx(2 / 8)
+    # bigram predictions [5 0 1 7] (all right) and [5 5 5 1] (all wrong)
+    assert b["bigram"] == pytest.approx(4 / 8)
+    # tokens 5, 7 sound pitches 24, 26: row 1 sounds 3 cells (5 held once, then off, then 7), row 2 four cells
+    assert b["roll_all_zero"] == pytest.approx(1 - 7 / (2 * 88 * 4))
+    # wrong frames: row 1 at steps 0, 2, 3 (one cell each), row 2 at step 0 (the repeated 7 sounds the same)
+    assert b["roll_repeat_previous"] == pytest.approx(1 - 4 / (2 * 88 * 4))
+
+
+def test_music_metrics_of_a_c_major_scale():
+    m = E.music_metrics(melody({4 * i: p for i, p in enumerate(C_MAJOR)}, 32))
+    assert m["n_notes"] == 8 and m["scale_consistency"] == 1.0 and m["pitch_range"] == 12
+    # pitch classes: C twice, six others once -> -(1/4 log2 1/4 + 6/8 log2 1/8) = 0.5 + 2.25
+    assert m["pitch_class_entropy"] == pytest.approx(2.75)
+    assert m["note_density"] == 4.0 and m["empty_beat_rate"] == 0.0  # 8 notes in 2 bars, every beat sounds
+    # intervals 2 2 1 2 2 2 1: 3-grams 221 212 122 222 221 -> one of five repeats an earlier one
+    assert m["repetition"] == pytest.approx(0.2)
+
+
+def test_music_metrics_of_silence_chromatic_and_repeated_patterns():
+    silent = E.music_metrics(np.zeros(32, dtype=np.int64))
+    assert silent["n_notes"] == 0 and silent["empty_beat_rate"] == 1.0 and silent["note_density"] == 0.0
+    for k in ("pitch_class_entropy", "scale_consistency", "pitch_range", "repetition"):
+        assert math.isnan(silent[k])
+
+    chromatic = E.music_metrics(melody({**{i: 60 + i for i in range(12)}, 12: "off"}, 16))
+    assert chromatic["scale_consistency"] == pytest.approx(7 / 12)
+    assert chromatic["pitch_class_entropy"] == pytest.approx(math.log2(12))
+    assert chromatic["pitch_range"] == 11 and chromatic["empty_beat_rate"] == 0.25  # steps 12..15 are silent
+
+    # pitches 60 62 64 | 60 62 64 | 60 with rests between: intervals 2 2 -4 2 2 -4, 3-grams (2 2 -4) (2 -4 2)
+    # (-4 2 2) (2 2 -4): one of four repeats
+    pattern = melody({0: 60, 2: 62, 3: "off", 4: 64, 8: 60, 10: 62, 12: 64, 13: "off", 16: 60}, 20)
+    assert E.music_metrics(pattern)["repetition"] == pytest.approx(0.25)
+    assert E.music_metrics(pattern)["scale_consistency"] == 1.0 and E.music_metrics(pattern)["n_notes"] == 7
+    # four notes give three intervals: a single 3-gram, nothing to repeat -> NaN
+    assert math.isnan(E.music_metrics(melody({0: 60, 4: 62, 8: 64, 12: 60}, 16))["repetition"])
+    # one pitch class: entropy 0; a partial last beat counts (T = 10: beats 0-3, 4-7, 8-9)
+    one = E.music_metrics(melody({0: 60, 1: 72, 2: "off"}, 10))
+    assert one["pitch_class_entropy"] == 0.0 and one["empty_beat_rate"] == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="one non-empty melody"):
+        E.music_metrics(np.zeros((2, 16), dtype=np.int64))
+
+
+def test_music_metrics_table_stacks_rows():
+    scale = melody({4 * i: p for i, p in enumerate(C_MAJOR)}, 32)
+    table = E.music_metrics_table(np.stack([scale, np.zeros(32, dtype=np.int64)]))
+    assert set(table) == set(E.music_metrics(scale)) and all(v.shape == (2,) for v in table.values())
+    assert table["n_notes"].tolist() == [8.0, 0.0] and table["pitch_class_entropy"][0] == pytest.approx(2.75)
+    assert math.isnan(table["pitch_range"][1]) and table["empty_beat_rate"].tolist() == [0.0, 1.0]
+
+
+def test_overlap_area():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 1, 300), rng.normal(0.5, 1, 200)
+    assert E.overlap_area(a, a) > 0.97
+    assert E.overlap_area(a, a + 100) < 0.01
+    ab = E.overlap_area(a, b)
+    assert 0.5 < ab < 0.97 and ab == pytest.approx(E.overlap_area(b, a))
+    assert E.overlap_area(np.r_[a, np.nan], b) == pytest.approx(ab)  # NaNs dropped
+    # zero spread: no crash; equal constants overlap fully, different ones not at all
+    assert E.overlap_area(np.full(10, 3.0), np.full(5, 3.0)) > 0.97
+    assert E.overlap_area(np.full(10, 3.0), np.full(5, 4.0)) < 0.01
+    assert 0.0 <= E.overlap_area(np.full(10, 0.0), a) <= 1.0
+    with pytest.raises(ValueError, match="at least 2 finite"):
+        E.overlap_area([1.0, np.nan], a)
+    with pytest.raises(ValueError, match="at least 2 finite"):
+        E.overlap_area(a, [])

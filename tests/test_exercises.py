@@ -278,3 +278,57 @@ def test_ch03_checks_right_and_wrong(capsys):
     for check in (E.check_ch03_rows_to_pad, E.check_ch03_thesis_accuracy, E.check_ch03_instantaneous_frequency):
         assert check(not_yet) is False
         assert "Not attempted yet" in capsys.readouterr().out
+
+
+def test_ch05_checks_right_and_wrong(capsys):
+    import math
+
+    from course_lib import annealing as A
+    from course_lib import losses as L
+
+    assert E.check_ch05_logistic(A.logistic)
+    assert E.check_ch05_cyclical(A.cyclical)
+    assert E.check_ch05_free_bits(lambda mu, logvar, lam: L.free_bits_kl(mu, logvar, lam, "dim"))
+    assert capsys.readouterr().out.count("✅") == 3
+    assert not E.check_ch05_logistic(lambda e, W, b: 1 / (1 + math.exp(W / 2 - e)))
+    assert "baseline" in capsys.readouterr().out
+    assert not E.check_ch05_logistic(lambda e, W, b: A.logistic(e, 8, 0.1))  # ignores its arguments
+    assert "use the arguments" in capsys.readouterr().out
+    assert not E.check_ch05_cyclical(lambda s, T, M, R: min(s / (T / M) / R, 1.0))  # never restarts
+    assert "restart" in capsys.readouterr().out
+    assert not E.check_ch05_free_bits(lambda mu, logvar, lam: L.free_bits_kl(mu, logvar, lam, "total"))
+    assert "hinge" in capsys.readouterr().out
+    assert not E.check_ch05_free_bits(lambda mu, logvar, lam: (-0.5 * (1 + logvar - mu ** 2 - logvar.exp())).clamp_min(lam).sum(1).mean())
+    assert "BEFORE flooring" in capsys.readouterr().out
+    assert not E.check_ch05_logistic(lambda e, W, b: "high")
+    assert "as a number" in capsys.readouterr().out
+
+
+def test_ch06_checks_right_and_wrong(capsys):
+    import numpy as np
+
+    from course_lib import evaluate as ev
+
+    assert E.check_ch06_roll_zero_accuracy(lambda t: 1 - ev.tokens_to_rolls(t).mean())
+    assert E.check_ch06_pitch_class_entropy(lambda t: ev.music_metrics(t)["pitch_class_entropy"])
+
+    def transpose(t, k):
+        out = np.where(t >= 2, t + k, t)
+        return None if ((t >= 2) & ((out < 2) | (out > 89))).any() else out
+
+    assert E.check_ch06_transpose(transpose)
+    assert capsys.readouterr().out.count("✅") == 3
+    assert not E.check_ch06_roll_zero_accuracy(lambda t: (t == 0).mean())
+    assert "CELLS" in capsys.readouterr().out
+
+    def entropy_nats(t):
+        pc = (t[t >= 2] + 19) % 12
+        p = np.bincount(pc, minlength=12) / len(pc)
+        return float(-(p[p > 0] * np.log(p[p > 0])).sum())
+
+    assert not E.check_ch06_pitch_class_entropy(entropy_nats)
+    assert "base 2" in capsys.readouterr().out
+    assert not E.check_ch06_transpose(lambda t, k: t + k)
+    assert "not pitches" in capsys.readouterr().out
+    assert not E.check_ch06_transpose(lambda t, k: np.where(t >= 2, t + k, t))  # never refuses
+    assert "return None" in capsys.readouterr().out

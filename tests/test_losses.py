@@ -207,3 +207,52 @@ def test_effective_beta_of_paper_002():
             L.effective_beta(*bad)
     with pytest.raises(ValueError, match="reconstruction"):
         L.effective_beta(1.0, n, "l1")
+
+
+# ---------------------------------------------------------------- free bits and sequence NLL (Chapter 05)
+
+def test_free_bits_zero_is_the_plain_kl():
+    mu, logvar = torch.randn(16, 6, generator=gen(1)), torch.randn(16, 6, generator=gen(2)) * 0.3
+    plain = L.gaussian_kl(mu, logvar).mean()
+    for mode in L.FREE_BITS_MODES:
+        assert torch.allclose(L.free_bits_kl(mu, logvar, 0.0, mode), plain, rtol=1e-6)
+
+
+def test_free_bits_per_dim_clamps_each_dimension():
+    mu = torch.zeros(4, 3)
+    mu[:, 0] = 2.0  # KL of dim 0 = 0.5 * 4 = 2 nats; dims 1, 2 are the prior (0 nats)
+    logvar = torch.zeros(4, 3)
+    assert float(L.free_bits_kl(mu, logvar, 0.5, "dim")) == pytest.approx(2.0 + 0.5 + 0.5)
+    assert float(L.free_bits_kl(mu, logvar, 3.0, "dim")) == pytest.approx(9.0)
+    mu.requires_grad_(True)
+    L.free_bits_kl(mu, logvar, 3.0, "dim").backward()  # every dim under the threshold: no gradient at all
+    assert float(mu.grad.abs().sum()) == 0.0
+
+
+def test_free_bits_total_is_a_hinge_per_example():
+    mu = torch.tensor([[2.0, 0.0], [0.0, 0.0]])  # per-example KL: 2 and 0 nats
+    logvar = torch.zeros(2, 2)
+    assert float(L.free_bits_kl(mu, logvar, 0.5, "total")) == pytest.approx((1.5 + 0.0) / 2)
+    assert float(L.free_bits_kl(mu, logvar, 5.0, "total")) == 0.0
+    bits = 48 * math.log(2)  # MusicVAE states its threshold in bits
+    assert float(L.free_bits_kl(mu * 10, logvar, bits, "total")) == pytest.approx((200 - bits) / 2, rel=1e-6)
+
+
+def test_free_bits_bad_inputs():
+    mu = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match="free_nats"):
+        L.free_bits_kl(mu, mu, -1.0)
+    with pytest.raises(ValueError, match="mode"):
+        L.free_bits_kl(mu, mu, 1.0, "bits")
+
+
+def test_sequence_nll_matches_log_softmax_sum():
+    logits = torch.randn(3, 5, 7, generator=gen(3))
+    targets = torch.randint(0, 7, (3, 5), generator=gen(4))
+    want = -torch.log_softmax(logits, -1).gather(-1, targets[..., None]).squeeze(-1).sum(1)
+    assert torch.allclose(L.sequence_nll(logits, targets), want, atol=1e-5)
+    uniform = torch.zeros(2, 4, 90)
+    assert torch.allclose(L.sequence_nll(uniform, torch.zeros(2, 4, dtype=torch.long)),
+                          torch.full((2,), 4 * math.log(90)))
+    with pytest.raises(ValueError, match="batch, steps"):
+        L.sequence_nll(logits, targets[:, :4])
