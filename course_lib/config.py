@@ -33,7 +33,7 @@ SIZES: dict[str, dict[str, Any]] = {
                  "main_latent": 8, "main_beta": 1e-3, "cvae_epochs": 1, "n_generate": 2, "gl_iters": 4, "mc_samples": 2000},
         # ch05: 2-bar melody VAEs (schedules x seeds), then paper 002's per-epoch schedules on chapter 04's spectrogram VAE
         "ch05": {"seeds": [0], "bars": 2, "train_windows": 256, "eval_windows": 64, "embed": 16, "hidden": 32, "latent": 8,
-                 "epochs": 2, "batch_size": 64, "lr": 1e-3, "free_nats_dim": 0.25, "free_nats_total": 2.0,
+                 "epochs": 2, "batch_size": 64, "lr": 1e-3, "free_nats_dim": 0.25, "free_nats_total": 2.0, "word_dropout": 0.5,
                  "n_prior": 16, "spec_seconds": 0.5, "spec_n_fft": 256, "spec_hop": 128, "spec_channels": [4, 8, 8],
                  "spec_latent": 8, "spec_notes": 64, "spec_eval_notes": 16, "spec_epochs": 2, "spec_beta": 1e-2, "gl_iters": 4},
         # ch06: 2-bar and long (long_bars) melody VAEs; transpose = the shifts used for augmentation
@@ -61,8 +61,8 @@ SIZES: dict[str, dict[str, Any]] = {
                  "eval_notes": 300, "epochs": 6, "batch_size": 32, "lr": 1e-3, "latents": [16, 64, 256, 512],
                  "betas": [1e-4, 1e-3, 1e-2, 1e-1], "main_latent": 64, "main_beta": 1e-3, "cvae_epochs": 10, "n_generate": 10,
                  "gl_iters": 32, "mc_samples": 20000},
-        "ch05": {"seeds": [0, 1, 2], "bars": 2, "train_windows": 4000, "eval_windows": 600, "embed": 32, "hidden": 96,
-                 "latent": 32, "epochs": 4, "batch_size": 64, "lr": 2e-3, "free_nats_dim": 0.25, "free_nats_total": 8.0,
+        "ch05": {"seeds": [0, 1, 2], "bars": 2, "train_windows": 3000, "eval_windows": 600, "embed": 32, "hidden": 64,
+                 "latent": 32, "epochs": 5, "batch_size": 32, "lr": 2e-3, "free_nats_dim": 0.25, "free_nats_total": 8.0, "word_dropout": 0.5,
                  "n_prior": 100, "spec_seconds": 1.0, "spec_n_fft": 512, "spec_hop": 256, "spec_channels": [8, 16, 32],
                  "spec_latent": 64, "spec_notes": 500, "spec_eval_notes": 200, "spec_epochs": 8, "spec_beta": 1e-2, "gl_iters": 32},
         "ch06": {"seeds": [0], "train_windows": 8000, "eval_windows": 1000, "transpose": [-5, -3, -1, 0, 1, 3, 5], "embed": 64,
@@ -90,7 +90,7 @@ SIZES: dict[str, dict[str, Any]] = {
                  "betas": [1e-4, 1e-3, 1e-2, 1e-1], "main_latent": 256, "main_beta": 1e-3, "cvae_epochs": 15, "n_generate": 20,
                  "gl_iters": 64, "mc_samples": 100000},
         "ch05": {"seeds": [0, 1, 2], "bars": 2, "train_windows": 40000, "eval_windows": 2000, "embed": 64, "hidden": 256,
-                 "latent": 128, "epochs": 8, "batch_size": 256, "lr": 1e-3, "free_nats_dim": 0.25, "free_nats_total": 32.0,
+                 "latent": 128, "epochs": 8, "batch_size": 256, "lr": 1e-3, "free_nats_dim": 0.25, "free_nats_total": 32.0, "word_dropout": 0.5,
                  "n_prior": 500, "spec_seconds": 4.0, "spec_n_fft": 1500, "spec_hop": 250, "spec_channels": [16, 32, 64],
                  "spec_latent": 200, "spec_notes": 4000, "spec_eval_notes": 500, "spec_epochs": 10, "spec_beta": 1e-2,
                  "gl_iters": 64},

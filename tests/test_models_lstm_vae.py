@@ -221,3 +221,37 @@ def test_encoder_reads_both_directions_final_states():
     last = torch.cat([out[:, -1, :H], out[:, 0, H:]], dim=-1)  # forward ends at T-1, backward ends at step 0
     mu, logvar = m.encode(x)
     assert torch.allclose(mu, m.to_mu(last), atol=1e-6) and torch.allclose(logvar, m.to_logvar(last), atol=1e-6)
+
+
+def test_word_dropout_blanks_the_decoder_inputs():
+    torch.manual_seed(0)
+    model = V.MelodyVAE(16, embed=8, enc_hidden=16, dec_hidden=16, latent=4).eval()
+    z = torch.randn(3, 4)
+    a, b = torch.randint(2, 90, (3, 16)), torch.randint(2, 90, (3, 16))
+    plain_a = model.decode(z, a)[0]
+    assert not torch.allclose(plain_a, model.decode(z, b)[0])  # normally the inputs matter
+    g = lambda: torch.Generator().manual_seed(1)
+    blank_a = model.decode(z, a, word_dropout=0.999999, generator=g())[0]
+    blank_b = model.decode(z, b, word_dropout=0.999999, generator=g())[0]
+    assert torch.allclose(blank_a, blank_b)  # every input is START: the tokens no longer reach the decoder
+    half = model.decode(z, a, word_dropout=0.5, generator=g())[0]
+    assert torch.allclose(half, model.decode(z, a, word_dropout=0.5, generator=g())[0])
+    assert not torch.allclose(half, plain_a)
+    assert torch.allclose(model.decode(z, a, word_dropout=0.0)[0], plain_a)
+    with pytest.raises(ValueError, match="word_dropout"):
+        model.decode(z, a, word_dropout=1.0)
+    with pytest.raises(ValueError, match="word_dropout"):
+        V.make_loss(word_dropout=-0.1)
+
+
+def test_make_loss_word_dropout_only_while_training():
+
+
+    torch.manual_seed(0)
+    model = V.MelodyVAE(16, embed=8, enc_hidden=16, dec_hidden=16, latent=4).eval()
+    x = torch.randint(2, 90, (4, 16))
+    plain, dropped = V.make_loss(beta=0.0), V.make_loss(beta=0.0, word_dropout=0.9)
+    val = TrainState(training=False)
+    assert torch.allclose(plain(model, (x,), val)[0], dropped(model, (x,), val)[0])
+    train_state = TrainState(training=True)
+    assert not torch.allclose(plain(model, (x,), train_state)[0], dropped(model, (x,), train_state)[0])

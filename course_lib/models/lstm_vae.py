@@ -128,10 +128,18 @@ class MelodyVAE(nn.Module):
             raise ValueError(f"z and tokens must share the batch size, got {z.shape[0]} and {tokens.shape[0]}")
         return tokens
 
-    def _decode_forced(self, contexts: list[torch.Tensor], tokens: torch.Tensor) -> torch.Tensor:
+    def _blank(self, prev: torch.Tensor, word_dropout: float, generator: torch.Generator | None) -> torch.Tensor:
+        """Word dropout (Bowman et al. 2016): each input token becomes START with probability word_dropout."""
+        if word_dropout <= 0:
+            return prev
+        drop = torch.rand(prev.shape, generator=generator, device=prev.device) < word_dropout
+        return torch.where(drop, torch.full_like(prev, self.start), prev)
+
+    def _decode_forced(self, contexts: list[torch.Tensor], tokens: torch.Tensor, word_dropout: float = 0.0,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
         """Fast path, teacher forcing 1: one LSTM call per segment over all its steps."""
         first = tokens.new_full((tokens.shape[0], 1), self.start)
-        prev = self.embedding(torch.cat([first, tokens[:, :-1]], dim=1))
+        prev = self.embedding(self._blank(torch.cat([first, tokens[:, :-1]], dim=1), word_dropout, generator))
         L, out = self.bar_steps, []
         for b, ctx in enumerate(contexts):
             x = torch.cat([prev[:, b * L:(b + 1) * L], ctx.unsqueeze(1).expand(-1, L, -1)], dim=-1)
@@ -140,7 +148,8 @@ class MelodyVAE(nn.Module):
         return torch.cat(out, dim=1)
 
     def _decode_loop(self, contexts: list[torch.Tensor], tokens: torch.Tensor | None, teacher_forcing: float,
-                     temperature: float, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+                     temperature: float, generator: torch.Generator | None,
+                     word_dropout: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
         """Step by step: each step's output token (true or drawn) is the next step's input."""
         B = contexts[0].shape[0]
         prev = torch.full((B,), self.start, dtype=torch.long, device=contexts[0].device)
@@ -148,7 +157,7 @@ class MelodyVAE(nn.Module):
         for b, ctx in enumerate(contexts):
             state = _init_state(self.decoder_init, ctx)
             for s in range(self.bar_steps):
-                x = torch.cat([self.embedding(prev), ctx], dim=-1).unsqueeze(1)
+                x = torch.cat([self.embedding(self._blank(prev, word_dropout, generator)), ctx], dim=-1).unsqueeze(1)
                 h, state = self.decoder(x, state)
                 step_logits = self.to_logits(h[:, 0])
                 t = b * self.bar_steps + s
@@ -165,21 +174,27 @@ class MelodyVAE(nn.Module):
 
     def decode(self, z: torch.Tensor, tokens: torch.Tensor | None = None, teacher_forcing: float = 1.0,
                temperature: float = 1.0, generator: torch.Generator | None = None,
-               step_by_step: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """Chapter 06. z (B, latent) -> (logits (B, T, n_tokens), tokens (B, T): what each step passes to the next)."""
+               step_by_step: bool = False, word_dropout: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Chapter 06. z (B, latent) -> (logits (B, T, n_tokens), tokens (B, T): what each step passes to the next).
+
+        word_dropout: the chance that an input token is replaced by START (Bowman et al. 2016), which forces the
+        decoder to lean on z; the returned tokens are the undropped ones.
+        """
         teacher_forcing, temperature = float(teacher_forcing), float(temperature)
+        if not 0 <= word_dropout < 1:
+            raise ValueError(f"word_dropout is a probability in [0, 1), got {word_dropout}")
         tokens = self._check_decode(z, tokens, teacher_forcing, temperature)
         contexts = self._contexts(z)
         if tokens is not None and teacher_forcing >= 1 and not step_by_step:
-            return self._decode_forced(contexts, tokens), tokens
-        return self._decode_loop(contexts, tokens, teacher_forcing, temperature, generator)
+            return self._decode_forced(contexts, tokens, word_dropout, generator), tokens
+        return self._decode_loop(contexts, tokens, teacher_forcing, temperature, generator, word_dropout)
 
-    def forward(self, tokens: torch.Tensor,
-                teacher_forcing: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, tokens: torch.Tensor, teacher_forcing: float = 1.0,
+                word_dropout: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Chapter 06. (logits, mu, logvar); z is drawn from q(z|x) in training mode and is mu in eval mode."""
         mu, logvar = self.encode(tokens)
         z = reparameterize(mu, logvar) if self.training else mu
-        logits, _ = self.decode(z, tokens, teacher_forcing)
+        logits, _ = self.decode(z, tokens, teacher_forcing, word_dropout=word_dropout)
         return logits, mu, logvar
 
     @torch.no_grad()
@@ -208,8 +223,13 @@ def _value(x: ScheduleOr, at: int) -> float:
 
 
 def make_loss(beta: ScheduleOr = 1.0, free_nats: float = 0.0, free_bits_mode: str = "total",
-              teacher_forcing: ScheduleOr = 1.0, per_epoch: bool = False) -> Callable:
-    """Chapter 05. loss_fn(model, batch, state) for `train`: sum-over-steps NLL + beta * KL (optional free bits)."""
+              teacher_forcing: ScheduleOr = 1.0, per_epoch: bool = False, word_dropout: float = 0.0) -> Callable:
+    """Chapter 05. loss_fn(model, batch, state) for `train`: sum-over-steps NLL + beta * KL (optional free bits).
+
+    word_dropout (training only) blanks that share of the decoder's input tokens (Bowman et al. 2016).
+    """
+    if not 0 <= word_dropout < 1:
+        raise ValueError(f"word_dropout must lie in [0, 1), got {word_dropout}")
     if free_bits_mode not in FREE_BITS_MODES:
         raise ValueError(f"free_bits_mode must be one of {FREE_BITS_MODES}, got {free_bits_mode!r}")
     if not free_nats >= 0:
@@ -224,7 +244,8 @@ def make_loss(beta: ScheduleOr = 1.0, free_nats: float = 0.0, free_bits_mode: st
         at = state.epoch if per_epoch else state.step
         b = _value(beta, at)
         p = _value(teacher_forcing, at) if state.training else 1.0
-        logits, mu, logvar = model(tokens, teacher_forcing=p)
+        extra = {"word_dropout": word_dropout} if word_dropout and state.training else {}
+        logits, mu, logvar = model(tokens, teacher_forcing=p, **extra)
         nll = sequence_nll(logits, tokens)
         loss = nll.mean() + b * free_bits_kl(mu, logvar, free_nats, free_bits_mode)
         acc = (logits.argmax(-1) == tokens).float().mean()
