@@ -327,3 +327,25 @@ def overlap_area(a, b, grid: int = 512) -> float:
     p, q = (k(xs) if k is not None else stats.norm.pdf(xs, loc=x[0], scale=w)
             for k, x, w in zip(kdes, samples, widths))
     return float(np.clip(integrate.trapezoid(np.minimum(p, q), xs), 0.0, 1.0))
+
+
+# ----------------------------------------------------------------------------------------------
+# CC automation (Chapter 07, paper 000).
+
+def cc_modulation_error(pm_ref, pm_est, controllers=None, n_steps: int | None = None) -> dict:
+    """Chapter 07. CC Modulation Error (CC-ME), paper 000's metric made concrete: the mean absolute difference of each
+    controller's sample-and-hold curve on the 1/32-note grid, in CC units (0..127), averaged over the controllers
+    that the reference moves (a controller left at its default in both is not counted).
+
+    Counted are the controllers that EITHER performance moves (its curve leaves CC_DEFAULTS somewhere on the
+    grid), so inventing automation the reference lacks is penalised too. Both curves come from midi.cc_curves on
+    the same n_steps (default: the reference's length). Returns {"cc_me": mean over the counted controllers (NaN
+    when none is counted), "per_controller": {cc number: MAE} for the counted controllers only}.
+    """
+    controllers = midi.CONTROLLERS if controllers is None else tuple(int(c) for c in controllers)
+    ref = midi.cc_curves(pm_ref, controllers, n_steps)
+    est = midi.cc_curves(pm_est, controllers, ref.shape[1])
+    default = np.array([midi.CC_DEFAULTS.get(c, 0) for c in controllers], dtype=np.float64)[:, None]
+    moved = (ref != default).any(axis=1) | (est != default).any(axis=1)
+    per = {c: float(np.abs(ref[i] - est[i]).mean()) for i, c in enumerate(controllers) if moved[i]}
+    return {"cc_me": float(np.mean(list(per.values()))) if per else float("nan"), "per_controller": per}

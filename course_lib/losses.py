@@ -135,13 +135,21 @@ def free_bits_kl(mu: torch.Tensor, logvar: torch.Tensor, free_nats: float, mode:
     raise ValueError(f"mode must be one of {FREE_BITS_MODES}, got {mode!r}")
 
 
-def sequence_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def sequence_nll(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int | None = None) -> torch.Tensor:
     """Chapter 05. Negative log-likelihood of token sequences, summed over steps: logits (B, T, C), targets (B, T) -> (B,).
 
     This is the reconstruction term of a VAE over categorical tokens (cross-entropy in nats per sequence).
+    ignore_index (Chapter 07, padded sequences): steps whose target equals it add 0, e.g. the PAD after a
+    sequence's end; None (the default) scores every step.
     """
     if logits.dim() != 3 or targets.shape != logits.shape[:2]:
         raise ValueError(f"logits must be (batch, steps, classes) and targets (batch, steps); got "
                          f"{tuple(logits.shape)} and {tuple(targets.shape)}")
-    ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2).float(), targets.long(), reduction="none")
+    if ignore_index is None:
+        ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2).float(), targets.long(), reduction="none")
+        return ce.sum(1)
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
+        raise ValueError(f"ignore_index must be an integer token id or None, got {ignore_index!r}")
+    ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2).float(), targets.long(), reduction="none",
+                                           ignore_index=int(ignore_index))
     return ce.sum(1)

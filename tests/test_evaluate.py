@@ -264,3 +264,43 @@ def test_overlap_area():
         E.overlap_area([1.0, np.nan], a)
     with pytest.raises(ValueError, match="at least 2 finite"):
         E.overlap_area(a, [])
+
+
+# ------------------------------------------------------------------------------------------ CC-ME (Chapter 07)
+
+import pretty_midi  # noqa: E402
+
+
+def cc_perf(ccs, end_s: float = 2.0) -> pretty_midi.PrettyMIDI:
+    """One piano note lasting end_s (32 steps at 120 bpm for 2 s) with (number, value, time_s) CCs."""
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    inst = pretty_midi.Instrument(program=0)
+    inst.notes.append(pretty_midi.Note(velocity=80, pitch=60, start=0.0, end=end_s))
+    inst.control_changes += [pretty_midi.ControlChange(number=n, value=v, time=t) for n, v, t in ccs]
+    pm.instruments.append(inst)
+    return pm
+
+
+def test_cc_modulation_error_identical_offset_and_invented_automation():
+    sweep = [(74, v, 0.0625 * k) for k, v in enumerate(range(20, 52))]
+    ref = cc_perf(sweep + [(7, 90, 0.0)])
+    same = E.cc_modulation_error(ref, ref)
+    assert same == {"cc_me": 0.0, "per_controller": {7: 0.0, 74: 0.0}}
+    shifted = cc_perf([(n, v + 10, t) for n, v, t in sweep] + [(7, 90, 0.0)])
+    m = E.cc_modulation_error(ref, shifted)
+    assert m["per_controller"] == {7: 0.0, 74: pytest.approx(10.0)} and m["cc_me"] == pytest.approx(5.0)
+    # a pan move only in the estimate is counted: inventing automation costs
+    invented = E.cc_modulation_error(ref, cc_perf(sweep + [(7, 90, 0.0), (10, 0, 1.0)]))
+    assert invented["per_controller"][10] == pytest.approx(64 * 16 / 32)
+    assert invented["cc_me"] == pytest.approx(32 / 3)
+    # a CC that sets its default value does not move the controller
+    assert set(E.cc_modulation_error(ref, cc_perf(sweep + [(7, 90, 0.0), (11, 127, 0.5)]))["per_controller"]) == {7, 74}
+
+
+def test_cc_modulation_error_nan_without_automation_and_options():
+    m = E.cc_modulation_error(cc_perf([]), cc_perf([(64, 127, 0.0)]))  # sustain pedal is not in the vocabulary
+    assert math.isnan(m["cc_me"]) and m["per_controller"] == {}
+    ref, est = cc_perf([(7, 50, 1.0)]), cc_perf([(7, 50, 0.5)])  # the estimate is 8 steps early
+    assert E.cc_modulation_error(ref, est)["cc_me"] == pytest.approx(50 * 8 / 32)
+    assert E.cc_modulation_error(ref, est, n_steps=16)["cc_me"] == pytest.approx(50 * 8 / 16)
+    assert math.isnan(E.cc_modulation_error(ref, est, controllers=(74,))["cc_me"])

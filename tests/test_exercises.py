@@ -332,3 +332,46 @@ def test_ch06_checks_right_and_wrong(capsys):
     assert "not pitches" in capsys.readouterr().out
     assert not E.check_ch06_transpose(lambda t, k: np.where(t >= 2, t + k, t))  # never refuses
     assert "return None" in capsys.readouterr().out
+
+
+def test_ch07_checks_right_and_wrong(capsys):
+    import numpy as np
+
+    from course_lib import midi
+
+    def shifts(gap, m):
+        return [m] * (gap // m) + ([gap % m] if gap % m else [])
+
+    def hold(events, n, default):
+        out = np.full(n, float(default))
+        for step, value in events:
+            out[step:] = value
+        return out
+
+    def curve_of(events, n):  # the library's curve of controller 74 in a PrettyMIDI with those events
+        import pretty_midi
+
+        pm = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=120)
+        inst = pretty_midi.Instrument(0)
+        inst.control_changes = [pretty_midi.ControlChange(74, v, s * 60 / (120 * 8)) for s, v in events]
+        pm.instruments.append(inst)
+        return midi.cc_curves(pm, controllers=(74,), n_steps=n)[0]
+
+    events = [(2, 100), (5, 20)]
+    assert np.array_equal(curve_of(events, 8), hold(events, 8, midi.CC_DEFAULTS[74]))  # the check's rule is the library's
+    assert E.check_ch07_sample_and_hold(hold)
+    assert E.check_ch07_time_shifts(shifts)
+    assert E.check_ch07_velocity_bins(lambda v, n: v * n // 128)
+    assert E.check_ch07_velocity_bins(lambda v, n: midi.EventVocab(n_velocity_bins=n).velocity_bin(v) if n <= 64 else v * n // 128)
+    assert capsys.readouterr().out.count("✅") == 4
+    assert not E.check_ch07_time_shifts(lambda gap, m: [1] * gap)
+    assert "as few shifts" in capsys.readouterr().out
+    assert not E.check_ch07_time_shifts(lambda gap, m: [gap] if gap else [])
+    assert "max_shift" in capsys.readouterr().out
+    assert not E.check_ch07_sample_and_hold(
+        lambda ev, n, d: np.interp(np.arange(n), [e[0] for e in ev] or [0], [e[1] for e in ev] or [d]))
+    assert "❌" in capsys.readouterr().out
+    assert not E.check_ch07_velocity_bins(lambda v, n: v * n / 128)
+    assert "integer division" in capsys.readouterr().out
+    assert not E.check_ch07_velocity_bins(lambda v, n: v * n // 127)
+    assert "last bin" in capsys.readouterr().out

@@ -256,3 +256,21 @@ def test_sequence_nll_matches_log_softmax_sum():
                           torch.full((2,), 4 * math.log(90)))
     with pytest.raises(ValueError, match="batch, steps"):
         L.sequence_nll(logits, targets[:, :4])
+
+
+def test_sequence_nll_ignore_index_skips_those_targets():
+    logits = torch.randn(3, 6, 5, generator=gen(5))
+    targets = torch.randint(1, 5, (3, 6), generator=gen(6))
+    targets[0, 4:] = 0
+    targets[2, 2:] = 0
+    per_step = -torch.log_softmax(logits, -1).gather(-1, targets[..., None]).squeeze(-1)
+    want = (per_step * (targets != 0)).sum(1)
+    got = L.sequence_nll(logits, targets, ignore_index=0)
+    assert torch.allclose(got, want, atol=1e-5)
+    other = logits.clone()
+    other[targets == 0] = torch.randn(int((targets == 0).sum()), 5, generator=gen(7))
+    assert torch.allclose(L.sequence_nll(other, targets, ignore_index=0), got, atol=1e-5)  # ignored steps add 0
+    assert torch.equal(L.sequence_nll(logits, targets, ignore_index=None), L.sequence_nll(logits, targets))
+    assert torch.allclose(L.sequence_nll(logits, targets, ignore_index=9), per_step.sum(1), atol=1e-5)  # never seen
+    with pytest.raises(ValueError, match="ignore_index"):
+        L.sequence_nll(logits, targets, ignore_index=0.5)

@@ -255,3 +255,35 @@ def test_make_loss_word_dropout_only_while_training():
     assert torch.allclose(plain(model, (x,), val)[0], dropped(model, (x,), val)[0])
     train_state = TrainState(training=True)
     assert not torch.allclose(plain(model, (x,), train_state)[0], dropped(model, (x,), train_state)[0])
+
+
+def test_make_loss_pad_token_scores_only_non_pad_targets():
+    x = torch.tensor([[1, 5, 6, 2, 0, 0], [1, 7, 2, 0, 0, 0]])
+    logits = torch.randn(2, 6, 9, generator=torch.Generator().manual_seed(0))
+    logits[0, 1, 5] = 10.0  # a right argmax at a real step
+    mu, logvar = torch.randn(2, 3), torch.randn(2, 3)
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, out):
+            super().__init__()
+            self.out = out
+
+        def forward(self, tokens, teacher_forcing=1.0):
+            return self.out, mu, logvar
+
+    state = TrainState(training=False)
+    loss, logs = V.make_loss(beta=0.3, pad_token=0)(Fixed(logits), (x,), state)
+    keep = x != 0
+    nll = (torch.nn.functional.cross_entropy(logits.transpose(1, 2), x, reduction="none") * keep).sum(1)
+    assert torch.allclose(loss, nll.mean() + 0.3 * gaussian_kl(mu, logvar).mean(), atol=1e-5)
+    hits = logits.argmax(-1) == x
+    assert float(logs["acc"]) == pytest.approx(hits[keep].float().mean().item())
+    other = logits.clone()
+    other[~keep] = 50.0 * torch.eye(9)[0]  # the PAD steps now predict PAD perfectly: nothing may change
+    loss2, logs2 = V.make_loss(beta=0.3, pad_token=0)(Fixed(other), (x,), state)
+    assert torch.allclose(loss, loss2) and float(logs2["acc"]) == pytest.approx(float(logs["acc"]))
+    plain, plain_logs = V.make_loss(beta=0.3)(Fixed(logits), (x,), state)  # default: every step counts, as before
+    assert torch.allclose(plain, sequence_nll(logits, x).mean() + 0.3 * gaussian_kl(mu, logvar).mean())
+    assert float(plain_logs["acc"]) == pytest.approx(hits.float().mean().item())
+    with pytest.raises(ValueError, match="pad_token"):
+        V.make_loss(pad_token=0.0)

@@ -223,11 +223,20 @@ def _value(x: ScheduleOr, at: int) -> float:
 
 
 def make_loss(beta: ScheduleOr = 1.0, free_nats: float = 0.0, free_bits_mode: str = "total",
-              teacher_forcing: ScheduleOr = 1.0, per_epoch: bool = False, word_dropout: float = 0.0) -> Callable:
+              teacher_forcing: ScheduleOr = 1.0, per_epoch: bool = False, word_dropout: float = 0.0,
+              pad_token: int | None = None) -> Callable:
     """Chapter 05. loss_fn(model, batch, state) for `train`: sum-over-steps NLL + beta * KL (optional free bits).
 
+    The model is any module with forward(tokens, teacher_forcing=..., [word_dropout=...]) -> (logits, mu, logvar)
+    whose logits (B, T, C) are aligned with its input: logits[:, t] scores tokens[:, t] (MelodyVAE, and
+    Chapter 07's TransformerVAE, which predicts BOS at step 0). So the loss needs no model-specific target
+    handling and works the same on a DDP- or torch.compile-wrapped model.
     word_dropout (training only) blanks that share of the decoder's input tokens (Bowman et al. 2016).
+    pad_token (Chapter 07, padded sequences): targets equal to it add nothing to the NLL and are left out of the
+    logged "acc"; None (the default) scores every step, as before.
     """
+    if pad_token is not None and (isinstance(pad_token, bool) or not isinstance(pad_token, int)):
+        raise ValueError(f"pad_token must be an integer token id or None, got {pad_token!r}")
     if not 0 <= word_dropout < 1:
         raise ValueError(f"word_dropout must lie in [0, 1), got {word_dropout}")
     if free_bits_mode not in FREE_BITS_MODES:
@@ -246,9 +255,14 @@ def make_loss(beta: ScheduleOr = 1.0, free_nats: float = 0.0, free_bits_mode: st
         p = _value(teacher_forcing, at) if state.training else 1.0
         extra = {"word_dropout": word_dropout} if word_dropout and state.training else {}
         logits, mu, logvar = model(tokens, teacher_forcing=p, **extra)
-        nll = sequence_nll(logits, tokens)
+        nll = sequence_nll(logits, tokens, ignore_index=pad_token)
         loss = nll.mean() + b * free_bits_kl(mu, logvar, free_nats, free_bits_mode)
-        acc = (logits.argmax(-1) == tokens).float().mean()
+        hits = logits.argmax(-1) == tokens
+        if pad_token is None:
+            acc = hits.float().mean()
+        else:
+            scored = tokens != pad_token
+            acc = (hits & scored).sum().float() / scored.sum().clamp_min(1).float()
         logs = {"recon": nll.mean().detach(), "kl": gaussian_kl(mu, logvar).mean().detach(),
                 "beta": torch.tensor(b, device=loss.device), "acc": acc.detach()}
         return loss, logs
