@@ -18,7 +18,8 @@ PROFILES = ("smoke", "cpu", "gpu")
 SIZES: dict[str, dict[str, Any]] = {
     "smoke": {
         "seeds": [0],
-        "data": {"notes": 160, "tunes": 40, "velocities": [50, 100], "songs": 6, "song_seconds": 12.0},
+        "data": {"notes": 160, "tunes": 40, "velocities": [50, 100], "songs": 6, "song_seconds": 12.0,
+                 "performances": 24, "performance_bars": 2},
         "ch00": {"families_to_play": 3},
         "ch01": {"gl_iters": [0, 4, 16], "n_notes_stats": 8},
         "ch02": {"fc": {"hidden": [64, 32], "latent": 16}, "conv": {"channels": [2, 4, 8], "latent": 16},
@@ -41,10 +42,15 @@ SIZES: dict[str, dict[str, Any]] = {
                  "latent": 8, "epochs": 2, "batch_size": 64, "lr": 1e-3, "beta": 0.2, "free_bits": 8, "teacher_forcing": 1.0,
                  "long_bars": 4, "long_windows": 48, "long_epochs": 1, "conductor_hidden": 32, "conductor_out": 16,
                  "n_prior": 32, "temperature": 1.0},
+        # ch07: Transformer VAE over event tokens with CC; latents = the sweep, main_latent for the schedule comparison
+        "ch07": {"seeds": [0], "d_model": 32, "heads": 2, "layers": 1, "dropout": 0.0, "latents": [8, 16], "main_latent": 16,
+                 "epochs": 2, "batch_size": 8, "lr": 1e-3, "beta": 0.2, "cycles": 2, "free_nats": 0.0, "n_render": 2,
+                 "temperature": 1.0},
     },
     "cpu": {
         "seeds": [0, 1, 2],
-        "data": {"notes": 3000, "tunes": 1500, "velocities": [25, 50, 75, 100, 127], "songs": 160, "song_seconds": 15.0},
+        "data": {"notes": 3000, "tunes": 1500, "velocities": [25, 50, 75, 100, 127], "songs": 160, "song_seconds": 15.0,
+                 "performances": 1200, "performance_bars": 2},
         "ch00": {"families_to_play": 11},
         "ch01": {"gl_iters": [0, 4, 16, 32, 64, 128], "n_notes_stats": 48},
         # scaled widths; lr 1e-3 instead of the paper's 1e-4 because an epoch here is ~20 steps, not ~3,000
@@ -69,10 +75,14 @@ SIZES: dict[str, dict[str, Any]] = {
                  "hidden": 192, "latent": 64, "epochs": 6, "batch_size": 128, "lr": 2e-3, "beta": 0.2, "free_bits": 16,
                  "teacher_forcing": 1.0, "long_bars": 16, "long_windows": 2000, "long_epochs": 4, "conductor_hidden": 128,
                  "conductor_out": 64, "n_prior": 300, "temperature": 1.0},
+        "ch07": {"seeds": [0], "d_model": 128, "heads": 4, "layers": 2, "dropout": 0.1, "latents": [32, 128, 512],
+                 "main_latent": 128, "epochs": 12, "batch_size": 32, "lr": 5e-4, "beta": 0.2, "cycles": 4, "free_nats": 0.0,
+                 "n_render": 40, "temperature": 1.0},
     },
     "gpu": {
         "seeds": [0, 1, 2],
-        "data": {"notes": 20000, "tunes": 12000, "velocities": [25, 50, 75, 100, 127], "songs": 400, "song_seconds": 60.0},
+        "data": {"notes": 20000, "tunes": 12000, "velocities": [25, 50, 75, 100, 127], "songs": 400, "song_seconds": 60.0,
+                 "performances": 12000, "performance_bars": 2},
         "ch00": {"families_to_play": 11},
         "ch01": {"gl_iters": [0, 4, 16, 32, 64, 128, 256], "n_notes_stats": 128},
         # paper 001 at exact size; paper: <= 500 epochs, patience 50 (one seed fits the 15-minute budget)
@@ -99,6 +109,10 @@ SIZES: dict[str, dict[str, Any]] = {
                  "embed": 128, "hidden": 1024, "latent": 512, "epochs": 6, "batch_size": 512, "lr": 1e-3, "beta": 0.2,
                  "free_bits": 48, "teacher_forcing": 0.9, "long_bars": 16, "long_windows": 60000, "long_epochs": 6,
                  "conductor_hidden": 512, "conductor_out": 256, "n_prior": 1000, "temperature": 1.0},
+        # paper 000's size: 6 layers, 8 heads, d_model 512, AdamW lr 1e-4, betas (0.9, 0.98)
+        "ch07": {"seeds": [0], "d_model": 512, "heads": 8, "layers": 6, "dropout": 0.1, "latents": [32, 128, 256, 512],
+                 "main_latent": 512, "epochs": 20, "batch_size": 64, "lr": 1e-4, "beta": 0.2, "cycles": 4, "free_nats": 0.0,
+                 "n_render": 200, "temperature": 1.0},
     },
 }
 

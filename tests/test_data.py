@@ -9,7 +9,7 @@ from course_lib.data.__main__ import main as data_cli
 @pytest.fixture
 def tiny(isolated, monkeypatch):
     sizes = copy.deepcopy(config.SIZES)
-    sizes["smoke"]["data"].update(notes=33, tunes=6, velocities=[100], songs=3, song_seconds=4.0)
+    sizes["smoke"]["data"].update(notes=33, tunes=6, velocities=[100], songs=3, song_seconds=4.0, performances=3)
     monkeypatch.setattr(config, "SIZES", sizes)
     monkeypatch.setattr(data, "SIZES", sizes)
     return isolated
@@ -18,12 +18,13 @@ def tiny(isolated, monkeypatch):
 def test_build_once_then_reuse_then_rebuild_when_sizes_change(tiny, capsys):
     reports = data.build("smoke", progress=True)
     assert reports["notes"].kept == 33 and reports["melodies"].kept == 6 and reports["songs"].kept == 3
+    assert reports["performances"].kept == 3
     assert all(data.is_built(kind, "smoke") for kind in data.KINDS)
     assert (tiny / "data" / "smoke" / "notes" / "nsynth-train" / "examples.json").exists()
     assert (tiny / "data" / "smoke" / "melodies" / "index.json").exists()
     capsys.readouterr()
     again = data.build("smoke")
-    assert again == {"notes": None, "melodies": None, "songs": None}
+    assert again == {k: None for k in data.KINDS}
     assert "up to date" in capsys.readouterr().out
     config.SIZES["smoke"]["data"]["notes"] = 22
     assert not data.is_built("notes", "smoke")

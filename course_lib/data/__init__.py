@@ -1,10 +1,11 @@
 """The course's offline datasets: build them once per profile, load them (or a real dataset) the same way (Chapter 00).
 
-    python -m course_lib.data build [--profile cpu] [--only notes melodies songs] [--force]
+    python -m course_lib.data build [--profile cpu] [--only notes melodies songs performances] [--force]
     python -m course_lib.data check PATH --kind notes|melodies
 Real data: set COURSE_NOTES=/path/to/nsynth (folder with nsynth-train/ ...),
-COURSE_MELODIES=/path/to/midi-folder (Nottingham, Lakh, MAESTRO) or COURSE_SONGS=/path/to/audio-folder
-(e.g. the Beatport EDM Key set) and every chapter reads it instead.
+COURSE_MELODIES=/path/to/midi-folder (Nottingham, Lakh, MAESTRO), COURSE_SONGS=/path/to/audio-folder
+(e.g. the Beatport EDM Key set) or COURSE_PERFORMANCES=/path/to/midi-folder (MIDI with CC automation,
+Chapter 07) and every chapter reads it instead.
 """
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ from pathlib import Path
 from ..config import SIZES, data_dir, profile_name
 from .common import BuildReport, DataError, write_json_atomic
 
-KINDS = ("notes", "melodies", "songs")  # songs are rendered from melodies, so they come after them
+KINDS = ("notes", "melodies", "songs", "performances")  # songs and performances are rendered from melodies
 BUILD_VERSION = 1  # bump when a builder's output changes, so old builds are rebuilt
 
 
 def dataset_path(kind: str, profile: str | None = None) -> Path:
-    """Chapter 00. Where a dataset is read from: $COURSE_NOTES / $COURSE_MELODIES when set, else the built one."""
+    """Chapter 00. Where a dataset is read from: $COURSE_<KIND> (e.g. $COURSE_MELODIES) when set, else the built one."""
     if kind not in KINDS:
         raise ValueError(f"unknown dataset {kind!r}; choose from {KINDS}")
     env = os.environ.get(f"COURSE_{kind.upper()}")
@@ -35,6 +36,9 @@ def _wanted(kind: str, profile: str) -> dict:
     if kind == "songs":
         return {"version": BUILD_VERSION, "n_songs": d["songs"], "seconds": d["song_seconds"], "seed": 0,
                 "tunes": d["tunes"]}
+    if kind == "performances":
+        return {"version": BUILD_VERSION, "n_pieces": d["performances"], "n_bars": d["performance_bars"], "seed": 0,
+                "sample_rate": 16000, "tunes": d["tunes"]}
     return {"version": BUILD_VERSION, "n_tunes": d["tunes"], "seed": 0}
 
 
@@ -53,6 +57,7 @@ def build(profile: str | None = None, kinds: tuple[str, ...] = KINDS, force: boo
     """Chapter 00. Build the datasets of a profile into data/<profile>/ unless already built with these sizes."""
     from .melodies import build_melodies, load_melodies
     from .notes import build_notes
+    from .performances import build_performances
     from .songs import build_songs
 
     profile = profile_name(profile)
@@ -74,6 +79,11 @@ def build(profile: str | None = None, kinds: tuple[str, ...] = KINDS, force: boo
                               progress=progress)
         elif kind == "melodies":
             rep = build_melodies(folder, params["n_tunes"], seed=params["seed"], progress=progress)
+        elif kind == "performances":
+            if not is_built("melodies", profile):
+                build(profile, ("melodies",), progress=progress)
+            rep = build_performances(folder, params["n_pieces"], data_dir("melodies", profile), n_bars=params["n_bars"],
+                                     seed=params["seed"], sample_rate=params["sample_rate"], progress=progress)
         else:
             if not is_built("melodies", profile):
                 build(profile, ("melodies",), progress=progress)
@@ -121,4 +131,14 @@ def get_songs(profile: str | None = None, sample_rate: int = 4410, **kw):
     return load_audio_folder(dataset_path("songs", profile), sample_rate=sample_rate, **kw)
 
 
-__all__ = ["BuildReport", "DataError", "KINDS", "build", "dataset_path", "get_melodies", "get_notes", "get_songs", "is_built"]
+def get_performances(profile: str | None = None, **kw):
+    """Chapter 07. The synth performances, a PerformanceSet (built first if missing; $COURSE_PERFORMANCES for MIDI)."""
+    from .performances import load_performances
+
+    if not os.environ.get("COURSE_PERFORMANCES") and not is_built("performances", profile):
+        build(profile, ("performances",))
+    return load_performances(dataset_path("performances", profile), **kw)
+
+
+__all__ = ["BuildReport", "DataError", "KINDS", "build", "dataset_path", "get_melodies", "get_notes",
+           "get_performances", "get_songs", "is_built"]

@@ -34,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
             from .melodies import load_melodies
 
             s = load_melodies(a.path)
+        elif a.kind == "performances":
+            from .performances import load_performances
+
+            s = load_performances(a.path, render_missing=False)
         else:
             from .songs import load_audio_folder
 
