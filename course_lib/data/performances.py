@@ -14,7 +14,7 @@ course soundfont (TimGM6mb) and FluidSynth 2.x (measured at 16 kHz, program 81, 
     CC  7 volume      ~2800   0 is silence
     CC 10 pan         0.05    the Synth mixes stereo to mono, so pan mostly cancels
     CC 11 expression  ~1700   0 is silence
-    CC 71-74          0.00    resonance, release, attack, brightness: no modulator in FluidSynth's defaults
+    CC 71-74          0.00    resonance, release, attack, cutoff (brightness): no modulator in FluidSynth's defaults
                               nor in the soundfont, so they change nothing at all
     CC 91 reverb send 0.21
     CC 93 chorus send 0.49
@@ -59,10 +59,9 @@ GAIN = 0.5  # FluidSynth gain, fixed (loudness differs between pieces, as in rea
 HEADROOM_PEAK = 0.9  # a piece whose mono peak exceeds this is re-rendered at half the gain (reported)
 GRID = 8  # steps per quarter of a performance: the 1/32-note grid
 MIN_NOTES = 8  # tunes with fewer notes are not used for performances
-CONTROLLERS = (1, 7, 10, 11, 71, 72, 73, 74, 91, 93)  # the candidates controller_effects measures
+# the candidates controller_effects measures: paper 000's ten controllers, as the event vocabulary has them
+CONTROLLERS, CONTROLLER_NAMES = midi.CONTROLLERS, midi.CONTROLLER_NAMES
 MEASURE_PROGRAM, MEASURE_PITCH, MEASURE_SECONDS = 81, 60, 2.0  # the held note it measures with (Lead 2, sawtooth)
-CONTROLLER_NAMES = {1: "mod wheel", 7: "volume", 10: "pan", 11: "expression", 71: "resonance", 72: "release",
-                    73: "attack", 74: "brightness", 91: "reverb send", 93: "chorus send"}
 # Audible = a 0 -> 127 change at least as large, in MR-STFT distance, as a 0.5 dB level change of the same
 # note (measured 0.105 for program 81, note 60; 1 dB gives 0.207): 0.5 dB is about the smallest level step
 # listeners notice in a side-by-side comparison. The measured values fall far from it on both sides: pan
