@@ -112,8 +112,8 @@ SIZES: dict[str, dict[str, Any]] = {
                  "conductor_hidden": 512, "conductor_out": 256, "n_prior": 1000, "temperature": 1.0},
         # paper 000's size: 6 layers, 8 heads, d_model 512, AdamW lr 1e-4, betas (0.9, 0.98)
         "ch07": {"seeds": [0], "d_model": 512, "heads": 8, "layers": 6, "dropout": 0.1, "latents": [32, 128, 256, 512],
-                 "main_latent": 512, "epochs": 20, "batch_size": 64, "lr": 1e-4, "beta": 0.2, "cycles": 4, "free_nats": 0.0,
-                 "n_render": 200, "eval_pieces": 1000, "temperature": 1.0},
+                 "main_latent": 512, "epochs": 10, "batch_size": 64, "lr": 1e-4, "beta": 0.2, "cycles": 4, "free_nats": 0.0,
+                 "n_render": 200, "eval_pieces": 500, "temperature": 1.0},
     },
 }
 
