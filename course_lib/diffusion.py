@@ -1,0 +1,242 @@
+"""Diffusion fundamentals (Chapter 08): DDPM forward noising (Ho et al. 2020) and EDM (Karras et al. 2022).
+
+Conventions: dimension 0 of a data tensor is the batch. A noise level `sigma` is either a scalar or a tensor of
+shape (batch,), broadcast over every other dimension. A denoiser is a callable D(x, sigma) that estimates the clean
+x0 from x = x0 + sigma * n, n ~ N(0, I). EDM samplers integrate the probability-flow ODE
+dx/dsigma = (x - D(x, sigma)) / sigma from sigmas[0] down to sigmas[-1] (usually 0).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+Denoiser = Callable[[Tensor, Tensor], Tensor]
+
+
+# ----------------------------------------------------------------------------------------------- input checks
+
+def _check_positive(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:  # also refuses NaN
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _check_count(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _check_sigma(sigma: Tensor | float, allow_zero: bool = False) -> Tensor:
+    sigma = torch.as_tensor(sigma, dtype=torch.get_default_dtype() if not torch.is_tensor(sigma) else None)
+    if not torch.is_floating_point(sigma):
+        sigma = sigma.to(torch.get_default_dtype())
+    bad = ~(sigma >= 0) if allow_zero else ~(sigma > 0)  # also catches NaN
+    if bad.any():
+        raise ValueError(f"sigma must be {'>= 0' if allow_zero else '> 0'} everywhere, got {sigma}")
+    return sigma
+
+
+def _per_example(value: Tensor | float, x: Tensor, name: str = "sigma") -> Tensor:
+    """Turn a scalar or (batch,) tensor into a tensor that broadcasts over x (batch first)."""
+    value = torch.as_tensor(value, dtype=x.dtype, device=x.device)
+    if value.dim() == 0:
+        return value
+    if value.dim() != 1 or x.dim() == 0 or value.shape[0] != x.shape[0]:
+        raise ValueError(f"{name} must be a scalar or have shape (batch,) = ({x.shape[0] if x.dim() else '?'},), "
+                         f"got shape {tuple(value.shape)}")
+    return value.reshape(-1, *([1] * (x.dim() - 1)))
+
+
+# ----------------------------------------------------------------------------------------------------- EDM
+
+def edm_precond(sigma: Tensor | float, sigma_data: float = 0.5) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Chapter 08. EDM: c_skip = s_d^2/T, c_out = s s_d/sqrt(T), c_in = 1/sqrt(T), c_noise = ln(s)/4; T = s^2+s_d^2."""
+    sd = _check_positive("sigma_data", sigma_data)
+    s = _check_sigma(sigma)
+    total = s.pow(2) + sd ** 2
+    return sd ** 2 / total, s * sd / total.sqrt(), 1.0 / total.sqrt(), s.log() / 4
+
+
+class EDMDenoiser(nn.Module):
+    """Chapter 08. D(x, sigma) = c_skip x + c_out F(c_in x, c_noise, *cond) around a raw network F."""
+
+    def __init__(self, net: nn.Module | Callable[..., Tensor], sigma_data: float = 0.5) -> None:
+        super().__init__()
+        self.net = net
+        self.sigma_data = _check_positive("sigma_data", sigma_data)
+
+    def forward(self, x: Tensor, sigma: Tensor | float, *cond: Tensor) -> Tensor:
+        """Chapter 08. D(x, sigma) = c_skip x + c_out F(c_in x, c_noise); sigma is a scalar or (batch,)."""
+        if x.dim() == 0:
+            raise ValueError("x needs a batch dimension (dim 0), got a 0-dimensional tensor")
+        sigma = _check_sigma(torch.as_tensor(sigma, dtype=x.dtype, device=x.device))
+        if sigma.dim() == 0:
+            sigma = sigma.expand(x.shape[0])
+        c_skip, c_out, c_in, c_noise = edm_precond(sigma, self.sigma_data)
+        c_skip, c_out, c_in = (_per_example(c, x) for c in (c_skip, c_out, c_in))
+        return c_skip * x + c_out * self.net(c_in * x, c_noise, *cond)
+
+
+def sample_training_sigma(n: int, p_mean: float = -1.2, p_std: float = 1.2,
+                          generator: torch.Generator | None = None,
+                          device: torch.device | str | None = None) -> Tensor:
+    """Chapter 08. Training noise levels: ln(sigma) ~ N(P_mean, P_std^2), shape (n,)."""
+    n = _check_count("n", n)
+    p_std = _check_positive("p_std", p_std)
+    if not math.isfinite(p_mean):
+        raise ValueError(f"p_mean must be finite, got {p_mean!r}")
+    return (p_mean + p_std * torch.randn(n, generator=generator, device=device)).exp()
+
+
+def edm_loss_weight(sigma: Tensor | float, sigma_data: float = 0.5) -> Tensor:
+    """Chapter 08. EDM loss weight lambda(sigma) = (sigma^2 + s_d^2) / (sigma s_d)^2 (= 1 / c_out^2)."""
+    sd = _check_positive("sigma_data", sigma_data)
+    s = _check_sigma(sigma)
+    return (s.pow(2) + sd ** 2) / (s * sd).pow(2)
+
+
+def edm_loss(denoiser: Callable[..., Tensor], x0: Tensor, generator: torch.Generator | None = None,
+             p_mean: float = -1.2, p_std: float = 1.2, sigma_data: float = 0.5,
+             cond: tuple[Tensor, ...] = ()) -> Tensor:
+    """Chapter 08. EDM loss: batch mean of lambda(s) mean((D(x0 + s n, s) - x0)^2), ln s ~ N(P_mean, P_std^2)."""
+    if x0.dim() == 0 or x0.shape[0] == 0:
+        raise ValueError(f"x0 needs a non-empty batch dimension (dim 0), got shape {tuple(x0.shape)}")
+    sigma = sample_training_sigma(x0.shape[0], p_mean, p_std, generator=generator, device=x0.device).to(x0.dtype)
+    noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    denoised = denoiser(x0 + _per_example(sigma, x0) * noise, sigma, *cond)
+    if denoised.shape != x0.shape:
+        raise ValueError(f"denoiser output shape {tuple(denoised.shape)} differs from x0 shape {tuple(x0.shape)}")
+    mse = (denoised - x0).pow(2).reshape(x0.shape[0], -1).mean(1)
+    return (edm_loss_weight(sigma, sigma_data) * mse).mean()
+
+
+def karras_sigmas(n_steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0) -> Tensor:
+    """Chapter 08. Karras: sigma_i = (s_max^(1/rho) + i/(N-1) (s_min^(1/rho) - s_max^(1/rho)))^rho, then sigma_N = 0.
+
+    Returns n_steps + 1 values. With n_steps = 1 the schedule is [sigma_max, 0] (one step straight to zero).
+    """
+    n_steps = _check_count("n_steps", n_steps)
+    lo, hi = _check_positive("sigma_min", sigma_min), _check_positive("sigma_max", sigma_max)
+    rho = _check_positive("rho", rho)
+    if not lo < hi:
+        raise ValueError(f"sigma_min must be < sigma_max, got {sigma_min} and {sigma_max}")
+    ramp = torch.linspace(0, 1, n_steps, dtype=torch.float64)  # n_steps = 1 gives [0]
+    sigmas = (hi ** (1 / rho) + ramp * (lo ** (1 / rho) - hi ** (1 / rho))).pow(rho)
+    return torch.cat([sigmas, sigmas.new_zeros(1)]).to(torch.get_default_dtype())
+
+
+def heun_evaluations(n_steps: int) -> int:
+    """Chapter 08. Denoiser calls of Heun sampling down to sigma = 0: 2 n_steps - 1 (no correction on the last step)."""
+    return 2 * _check_count("n_steps", n_steps) - 1
+
+
+def _check_schedule(sigmas: Tensor) -> Tensor:
+    sigmas = torch.as_tensor(sigmas)
+    if sigmas.dim() != 1 or sigmas.numel() < 2:
+        raise ValueError(f"sigmas must be 1-D with at least 2 values, got shape {tuple(sigmas.shape)}")
+    if not (sigmas[:-1] > 0).all() or not sigmas[-1] >= 0:
+        raise ValueError("sigmas must be > 0, except the last, which may be 0")
+    if not (sigmas[1:] < sigmas[:-1]).all():
+        raise ValueError("sigmas must be strictly decreasing")
+    return sigmas
+
+
+def _start(shape: tuple[int, ...], sigma_max: float, generator: torch.Generator | None,
+           device: torch.device | str | None, x_init: Tensor | None) -> Tensor:
+    if x_init is not None:
+        if tuple(x_init.shape) != tuple(shape):
+            raise ValueError(f"x_init shape {tuple(x_init.shape)} differs from shape {tuple(shape)}")
+        return x_init.to(device=device or x_init.device).clone()
+    return sigma_max * torch.randn(tuple(shape), generator=generator, device=device)
+
+
+def _ode_slope(denoiser_fn: Denoiser, x: Tensor, sigma: float) -> Tensor:
+    """dx/dsigma = (x - D(x, sigma)) / sigma, with sigma passed to D as a (batch,) tensor."""
+    sigma_batch = torch.full((x.shape[0],), sigma, dtype=x.dtype, device=x.device)
+    return (x - denoiser_fn(x, sigma_batch)) / sigma
+
+
+@torch.no_grad()
+def sample_euler(denoiser_fn: Denoiser, shape: tuple[int, ...], sigmas: Tensor,
+                 generator: torch.Generator | None = None, device: torch.device | str | None = None,
+                 x_init: Tensor | None = None) -> Tensor:
+    """Chapter 08. Euler ODE sampler: x_{i+1} = x_i + (sigma_{i+1} - sigma_i) (x_i - D(x_i, sigma_i)) / sigma_i."""
+    sigmas = _check_schedule(sigmas).tolist()
+    x = _start(shape, sigmas[0], generator, device, x_init)
+    for s, s_next in zip(sigmas[:-1], sigmas[1:]):
+        x = x + (s_next - s) * _ode_slope(denoiser_fn, x, s)
+    return x
+
+
+@torch.no_grad()
+def sample_heun(denoiser_fn: Denoiser, shape: tuple[int, ...], sigmas: Tensor,
+                generator: torch.Generator | None = None, device: torch.device | str | None = None,
+                x_init: Tensor | None = None) -> Tensor:
+    """Chapter 08. Heun sampler: x_{i+1} = x_i + (sigma_{i+1} - sigma_i) (d_i + d'_{i+1})/2; Euler on a step to 0."""
+    sigmas = _check_schedule(sigmas).tolist()
+    x = _start(shape, sigmas[0], generator, device, x_init)
+    for s, s_next in zip(sigmas[:-1], sigmas[1:]):
+        slope = _ode_slope(denoiser_fn, x, s)
+        x_euler = x + (s_next - s) * slope
+        if s_next == 0:
+            x = x_euler
+        else:
+            x = x + (s_next - s) * 0.5 * (slope + _ode_slope(denoiser_fn, x_euler, s_next))
+    return x
+
+
+def gaussian_denoiser(mu: Tensor | float, s: float) -> Denoiser:
+    """Chapter 08. Exact denoiser for data ~ N(mu, s^2 I): D(x, sigma) = (s^2 x + sigma^2 mu) / (s^2 + sigma^2)."""
+    s = _check_positive("s", s)
+
+    def denoise(x: Tensor, sigma: Tensor | float) -> Tensor:
+        sig2 = _per_example(_check_sigma(torch.as_tensor(sigma), allow_zero=True), x).pow(2)
+        return (s ** 2 * x + sig2 * mu) / (s ** 2 + sig2)
+
+    return denoise
+
+
+# ---------------------------------------------------------------------------------------------------- DDPM
+
+def ddpm_betas(n_steps: int = 1000, beta_1: float = 1e-4, beta_T: float = 0.02) -> Tensor:
+    """Chapter 08. Linear DDPM schedule beta_t = beta_1 + (t - 1)/(T - 1) (beta_T - beta_1), t = 1..T."""
+    n_steps = _check_count("n_steps", n_steps)
+    b1, bT = _check_positive("beta_1", beta_1), _check_positive("beta_T", beta_T)
+    if not b1 <= bT < 1:
+        raise ValueError(f"need 0 < beta_1 <= beta_T < 1, got {beta_1} and {beta_T}")
+    return torch.linspace(b1, bT, n_steps, dtype=torch.float64).to(torch.get_default_dtype())
+
+
+def ddpm_alpha_bar(betas: Tensor) -> Tensor:
+    """Chapter 08. alpha_bar_t = prod_{s <= t} (1 - beta_s)."""
+    betas = torch.as_tensor(betas)
+    if betas.dim() != 1 or betas.numel() == 0:
+        raise ValueError(f"betas must be a non-empty 1-D tensor, got shape {tuple(betas.shape)}")
+    if not ((betas > 0) & (betas < 1)).all():
+        raise ValueError("betas must lie in (0, 1)")
+    return torch.cumprod(1 - betas.double(), 0).to(betas.dtype)
+
+
+def ddpm_noise(x0: Tensor, t: Tensor | int, alpha_bar: Tensor,
+               generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Chapter 08. Forward noising x_t = sqrt(ab_t) x0 + sqrt(1 - ab_t) eps, eps ~ N(0, I); returns (x_t, eps).
+
+    t is a 0-based index into alpha_bar (index 0 is the paper's t = 1): an int or an integer tensor of shape (batch,).
+    """
+    alpha_bar = torch.as_tensor(alpha_bar)
+    if alpha_bar.dim() != 1 or alpha_bar.numel() == 0:
+        raise ValueError(f"alpha_bar must be a non-empty 1-D tensor, got shape {tuple(alpha_bar.shape)}")
+    int_tensor = torch.is_tensor(t) and not torch.is_floating_point(t) and t.dtype != torch.bool
+    if isinstance(t, bool) or not (isinstance(t, numbers.Integral) or int_tensor):
+        raise ValueError(f"t must be an int or an integer tensor, got {t!r}")
+    t = torch.as_tensor(t, device=alpha_bar.device)
+    if ((t < 0) | (t >= alpha_bar.numel())).any():
+        raise ValueError(f"t must lie in [0, {alpha_bar.numel() - 1}], got {t}")
+    ab = _per_example(alpha_bar[t], x0, name="t")
+    eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    return ab.sqrt() * x0 + (1 - ab).sqrt() * eps, eps
