@@ -287,6 +287,22 @@ def log_mel(x: torch.Tensor, sr: int, n_fft: int = 1024, hop: int = 256, n_mels:
     return torch.log(mel_spectrogram(x, sr, n_fft, hop, n_mels, f_min, f_max, power).clamp_min(eps))
 
 
+def log_mel_to_audio(M: torch.Tensor, sr: int, n_fft: int = 1024, hop: int = 256, length: int | None = None,
+                     gl_iters: int = 32, f_min: float = 0.0, f_max: float | None = None, power: float = 2.0,
+                     seed: int = 0) -> torch.Tensor:
+    """Chapter 08. Listen to a log-mel (..., n_mels, frames) made by `log_mel`: exp, least-squares inverse mel
+    filterbank (torchaudio InverseMelScale, negatives clipped), then Griffin-Lim. Blurry by nature: the mel
+    filterbank and the phase both lose information."""
+    M = to_tensor(M).float()
+    if M.dim() < 2:
+        raise ValueError(f"M must be (..., n_mels, frames), got shape {tuple(M.shape)}")
+    sr, n_fft, hop = (_positive_int(k, v) for k, v in (("sr", sr), ("n_fft", n_fft), ("hop", hop)))
+    inv = AT.InverseMelScale(n_stft=n_fft // 2 + 1, n_mels=M.shape[-2], sample_rate=sr, f_min=f_min, f_max=f_max,
+                             driver="gelsd").to(M.device)
+    spec = inv(torch.exp(M)).clamp_min(0).pow(1.0 / power)
+    return griffin_lim(spec, n_fft, hop, n_iter=gl_iters, length=length, seed=seed)
+
+
 # ---------------------------------------------------------------- phase reconstruction
 
 def _random_phase(shape: torch.Size, seed: int, device: torch.device) -> torch.Tensor:

@@ -240,3 +240,68 @@ def ddpm_noise(x0: Tensor, t: Tensor | int, alpha_bar: Tensor,
     ab = _per_example(alpha_bar[t], x0, name="t")
     eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
     return ab.sqrt() * x0 + (1 - ab).sqrt() * eps, eps
+
+
+def ddpm_sigma(alpha_bar: Tensor) -> Tensor:
+    """Chapter 08. The EDM noise level of DDPM step t: x_t / sqrt(ab_t) = x0 + sigma_t n with sigma_t = sqrt((1 - ab_t) / ab_t)."""
+    alpha_bar = torch.as_tensor(alpha_bar)
+    if not ((alpha_bar > 0) & (alpha_bar <= 1)).all():
+        raise ValueError("alpha_bar must lie in (0, 1]")
+    return ((1 - alpha_bar) / alpha_bar).sqrt()
+
+
+@torch.no_grad()
+def sample_ddpm(eps_fn: Callable[[Tensor, Tensor], Tensor], shape: tuple[int, ...], betas: Tensor,
+                generator: torch.Generator | None = None, device: torch.device | str | None = None) -> Tensor:
+    """Chapter 08. DDPM ancestral sampling (Ho et al. Alg. 2, variance beta_t): T network calls from x_T ~ N(0, I).
+
+    eps_fn(x_t, t) predicts the noise; t is a (batch,) long tensor of 0-based step indices (index 0 = paper's t = 1).
+    x_{t-1} = (x_t - beta_t / sqrt(1 - ab_t) eps) / sqrt(1 - beta_t) + sqrt(beta_t) z, with no noise on the last step.
+    """
+    betas = torch.as_tensor(betas)
+    alpha_bar = ddpm_alpha_bar(betas)
+    x = torch.randn(tuple(shape), generator=generator, device=device)
+    for t in range(betas.numel() - 1, -1, -1):
+        tt = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
+        b, ab = float(betas[t]), float(alpha_bar[t])
+        x = (x - b / math.sqrt(1 - ab) * eps_fn(x, tt)) / math.sqrt(1 - b)
+        if t > 0:
+            x = x + math.sqrt(b) * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return x
+
+
+def gaussian_eps(mu: float, s: float, alpha_bar: Tensor) -> Callable[[Tensor, Tensor], Tensor]:
+    """Chapter 08. The exact noise predictor E[eps | x_t] for data ~ N(mu, s^2 I) under DDPM noising."""
+    s = _check_positive("s", s)
+    alpha_bar = torch.as_tensor(alpha_bar)
+
+    def eps(x: Tensor, t: Tensor) -> Tensor:
+        ab = _per_example(alpha_bar.to(x.device, x.dtype)[t], x, name="t")
+        return (1 - ab).sqrt() * (x - ab.sqrt() * mu) / (ab * s ** 2 + 1 - ab)
+
+    return eps
+
+
+TOY_KINDS = ("ring", "moons", "spiral")
+
+
+def toy_data(n: int, kind: str = "ring", generator: torch.Generator | None = None) -> Tensor:
+    """Chapter 08. 2-D toy data (n, 2) with roughly unit scale: 'ring' (8 Gaussians on a circle), 'moons', 'spiral'."""
+    n = _check_count("n", n)
+    if kind not in TOY_KINDS:
+        raise ValueError(f"unknown toy data {kind!r}; choose one of {TOY_KINDS}")
+    u = torch.rand(n, generator=generator)
+    noise = torch.randn(n, 2, generator=generator)
+    if kind == "ring":
+        k = torch.randint(0, 8, (n,), generator=generator).float()
+        angle = 2 * math.pi * k / 8
+        return torch.stack([angle.cos(), angle.sin()], 1) + 0.08 * noise
+    if kind == "moons":
+        upper = torch.rand(n, generator=generator) < 0.5
+        a = math.pi * u
+        x = torch.where(upper, a.cos(), 1 - a.cos())
+        y = torch.where(upper, a.sin(), 0.5 - a.sin())
+        return (torch.stack([x - 0.5, y - 0.25], 1) + 0.06 * noise) / 1.0
+    r = 0.15 + 0.85 * u
+    a = 3 * math.pi * u
+    return torch.stack([r * a.cos(), r * a.sin()], 1) + 0.03 * noise

@@ -349,3 +349,40 @@ def cc_modulation_error(pm_ref, pm_est, controllers=None, n_steps: int | None = 
     moved = (ref != default).any(axis=1) | (est != default).any(axis=1)
     per = {c: float(np.abs(ref[i] - est[i]).mean()) for i, c in enumerate(controllers) if moved[i]}
     return {"cc_me": float(np.mean(list(per.values()))) if per else float("nan"), "per_controller": per}
+
+
+def frechet_distance(a, b, eps: float = 1e-6) -> float:
+    """Chapter 08. Frechet distance between Gaussians fitted to features a (n, d) and b (m, d) (the FID/FAD formula).
+
+    |mu_a - mu_b|^2 + tr(C_a + C_b - 2 (C_a C_b)^(1/2)); eps is added to the diagonals when the product is singular.
+    """
+    from scipy import linalg
+
+    A, B = _as_numpy(a).astype(np.float64), _as_numpy(b).astype(np.float64)
+    if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[1]:
+        raise ValueError(f"a and b must be (n, d) with the same d, got {A.shape} and {B.shape}")
+    if len(A) < 2 or len(B) < 2:
+        raise ValueError("need at least 2 rows in a and in b to estimate a covariance")
+    mu_a, mu_b = A.mean(0), B.mean(0)
+    ca, cb = np.atleast_2d(np.cov(A, rowvar=False)), np.atleast_2d(np.cov(B, rowvar=False))
+    covmean = linalg.sqrtm(ca @ cb)
+    if not np.isfinite(covmean).all():
+        off = np.eye(len(ca)) * eps
+        covmean = linalg.sqrtm((ca + off) @ (cb + off))
+    covmean = np.real(covmean)
+    return float(max(((mu_a - mu_b) ** 2).sum() + np.trace(ca) + np.trace(cb) - 2 * np.trace(covmean), 0.0))
+
+
+def sliced_wasserstein(a, b, n_projections: int = 256, seed: int = 0) -> float:
+    """Chapter 08. Sliced Wasserstein-1 distance: the mean over random unit directions of the 1-D W1 of the projections."""
+    from scipy.stats import wasserstein_distance
+
+    A, B = _as_numpy(a).astype(np.float64), _as_numpy(b).astype(np.float64)
+    if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[1] or not len(A) or not len(B):
+        raise ValueError(f"a and b must be non-empty (n, d) with the same d, got {A.shape} and {B.shape}")
+    if n_projections < 1:
+        raise ValueError(f"n_projections must be >= 1, got {n_projections}")
+    dirs = np.random.default_rng(seed).standard_normal((n_projections, A.shape[1]))
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    pa, pb = A @ dirs.T, B @ dirs.T
+    return float(np.mean([wasserstein_distance(pa[:, k], pb[:, k]) for k in range(n_projections)]))

@@ -391,3 +391,21 @@ def test_negative_magnitudes_from_a_network_are_clipped():
     S_bad[:, 0] = -S_bad[:, 0]
     y = A.features_to_audio(S_bad, "one_sided", 256, 64, 4000)
     assert y.abs().max() < 1e-6
+
+
+def test_log_mel_to_audio_round_trip_of_a_decaying_tone():
+    sr = 16000
+    t = torch.arange(sr) / sr
+    x = (0.3 * torch.sin(2 * math.pi * 220 * t) + 0.2 * torch.sin(2 * math.pi * 440 * t)) * torch.exp(-2 * t)
+    M = A.log_mel(x, sr, n_fft=1024, hop=256, n_mels=64)
+    errs = {}
+    for it in (0, 32):
+        y = A.log_mel_to_audio(M, sr, 1024, 256, length=sr, gl_iters=it)
+        assert y.shape == (sr,) and torch.isfinite(y).all()
+        P, P2 = M.exp(), A.log_mel(y, sr, n_fft=1024, hop=256, n_mels=64).exp()
+        errs[it] = ((P - P2).norm() / P.norm()).item()
+    assert errs[32] < 0.25 < errs[0]  # Griffin-Lim phase makes the mel power match; random phase does not
+    batch = A.log_mel_to_audio(torch.stack([M, M]), sr, 1024, 256, length=sr, gl_iters=2)
+    assert batch.shape == (2, sr)
+    with pytest.raises(ValueError, match="n_mels, frames"):
+        A.log_mel_to_audio(M[0, 0], sr)

@@ -363,3 +363,71 @@ def test_ddpm_noise_bad_t():
             Df.ddpm_noise(x0, bad, ab)
     with pytest.raises(ValueError, match="t must be a scalar or have shape"):
         Df.ddpm_noise(x0, torch.tensor([1, 2, 3]), ab)
+
+
+# ---------------------------------------------------------------- DDPM sampling, DDPM <-> EDM, toy data
+
+def test_ddpm_sigma_links_ddpm_noising_to_edm():
+    ab = Df.ddpm_alpha_bar(Df.ddpm_betas(1000))
+    sig = Df.ddpm_sigma(ab)
+    assert sig[0].item() == pytest.approx(math.sqrt(1e-4 / (1 - 1e-4)), rel=1e-3)  # ab_1 = 1 - beta_1
+    assert (sig[1:] > sig[:-1]).all()  # more noise at every step
+    assert 80 < sig[-1].item() < 200  # DDPM's last step is about EDM's sigma_max = 80
+    # x_t / sqrt(ab_t) - x0 has standard deviation sigma_t
+    x0 = torch.full((40_000, 1), 0.7)
+    xt, _ = Df.ddpm_noise(x0, 300, ab, generator=gen(3))
+    assert ((xt / ab[300].sqrt()) - x0).std().item() == pytest.approx(sig[300].item(), rel=0.02)
+    assert Df.ddpm_sigma(torch.tensor(1.0)).item() == 0
+    with pytest.raises(ValueError, match="alpha_bar"):
+        Df.ddpm_sigma(torch.tensor([0.5, 0.0]))
+
+
+def test_gaussian_eps_is_the_posterior_mean_of_the_noise():
+    ab = Df.ddpm_alpha_bar(Df.ddpm_betas(100))
+    x0 = MU + S * torch.randn(200_000, 1, generator=gen(5))
+    t = 40
+    xt, eps = Df.ddpm_noise(x0, t, ab, generator=gen(6))
+    pred = Df.gaussian_eps(MU, S, ab)(xt, torch.full((len(xt),), t))
+    # E[eps | x_t] is linear in x_t: the least-squares slope of eps on x_t equals the predictor's slope
+    slope = ((xt - xt.mean()) * (eps - eps.mean())).mean() / xt.var()
+    pslope = (pred[1] - pred[0]) / (xt[1] - xt[0])
+    assert slope.item() == pytest.approx(pslope.item(), rel=0.02)
+    # and it beats predicting zero noise by the explained variance
+    assert ((pred - eps) ** 2).mean() < ((eps) ** 2).mean()
+
+
+def test_ddpm_ancestral_sampling_with_the_exact_noise_predictor_samples_the_gaussian():
+    betas = Df.ddpm_betas(200, 1e-4, 0.05)
+    ab = Df.ddpm_alpha_bar(betas)
+    calls = []
+
+    def eps(x, t):
+        calls.append(int(t[0]))
+        return Df.gaussian_eps(MU, S, ab)(x, t)
+
+    x = Df.sample_ddpm(eps, (20_000, 1), betas, generator=gen(8))
+    assert calls == list(range(199, -1, -1))  # T calls, from the noisiest step down
+    assert x.mean().item() == pytest.approx(MU, abs=0.03)
+    assert x.std().item() == pytest.approx(S, rel=0.05)
+    again = Df.sample_ddpm(Df.gaussian_eps(MU, S, ab), (5, 1), betas, generator=gen(8))
+    assert torch.equal(again, Df.sample_ddpm(Df.gaussian_eps(MU, S, ab), (5, 1), betas, generator=gen(8)))
+
+
+@pytest.mark.parametrize("kind", Df.TOY_KINDS)
+def test_toy_data_shape_scale_and_determinism(kind):
+    x = Df.toy_data(4000, kind, generator=gen(1))
+    assert x.shape == (4000, 2)
+    assert 0.2 < x.std().item() < 1.5 and x.abs().max() < 3
+    assert torch.equal(x, Df.toy_data(4000, kind, generator=gen(1)))
+    assert not torch.equal(x, Df.toy_data(4000, kind, generator=gen(2)))
+
+
+def test_toy_ring_has_eight_modes_on_the_unit_circle():
+    x = Df.toy_data(8000, "ring", generator=gen(0))
+    assert x.norm(dim=1).mean().item() == pytest.approx(1.0, abs=0.02)
+    angle = torch.atan2(x[:, 1], x[:, 0]) % (2 * math.pi)
+    k = torch.round(angle / (2 * math.pi / 8)) % 8
+    counts = torch.bincount(k.long(), minlength=8)
+    assert counts.min() > 800  # each of the 8 modes gets about 1000 points
+    with pytest.raises(ValueError, match="unknown toy data"):
+        Df.toy_data(10, "swirl")

@@ -304,3 +304,30 @@ def test_cc_modulation_error_nan_without_automation_and_options():
     assert E.cc_modulation_error(ref, est)["cc_me"] == pytest.approx(50 * 8 / 32)
     assert E.cc_modulation_error(ref, est, n_steps=16)["cc_me"] == pytest.approx(50 * 8 / 16)
     assert math.isnan(E.cc_modulation_error(ref, est, controllers=(74,))["cc_me"])
+
+
+def test_frechet_distance_closed_form_for_gaussians():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(20_000, 3, generator=g)
+    b = 2 * torch.randn(20_000, 3, generator=g) + torch.tensor([1.0, 0.0, -1.0])
+    # N(0, I) vs N(m, 4I): |m|^2 + tr(I + 4I - 2 * 2I) = 2 + 3
+    assert E.frechet_distance(a, b) == pytest.approx(5.0, rel=0.03)
+    assert E.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert E.frechet_distance(a[:, :1], b[:, :1]) == pytest.approx(1 + 1, rel=0.05)  # 1-D: (mu diff)^2 + (s_a - s_b)^2
+    with pytest.raises(ValueError, match="same d"):
+        E.frechet_distance(a, b[:, :2])
+    with pytest.raises(ValueError, match="at least 2"):
+        E.frechet_distance(a[:1], b)
+
+
+def test_sliced_wasserstein_of_a_shift_and_identity():
+    g = torch.Generator().manual_seed(1)
+    a = torch.randn(5000, 2, generator=g)
+    shift = torch.tensor([3.0, 0.0])
+    # W1 of a shifted copy along direction u is |<shift, u>|; its mean over uniform directions in 2-D is 3 * 2/pi
+    sw = E.sliced_wasserstein(a, a + shift, n_projections=2000)
+    assert sw == pytest.approx(3 * 2 / math.pi, rel=0.03)
+    assert E.sliced_wasserstein(a, a) == pytest.approx(0.0, abs=1e-12)
+    assert E.sliced_wasserstein(a, a + shift, seed=3) == E.sliced_wasserstein(a, a + shift, seed=3)
+    with pytest.raises(ValueError, match="n_projections"):
+        E.sliced_wasserstein(a, a, n_projections=0)
