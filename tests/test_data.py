@@ -9,7 +9,7 @@ from course_lib.data.__main__ import main as data_cli
 @pytest.fixture
 def tiny(isolated, monkeypatch):
     sizes = copy.deepcopy(config.SIZES)
-    sizes["smoke"]["data"].update(notes=33, tunes=6, velocities=[100], songs=3, song_seconds=4.0, performances=3)
+    sizes["smoke"]["data"].update(notes=33, tunes=6, velocities=[100], songs=3, song_seconds=4.0, performances=3, clips=8)
     monkeypatch.setattr(config, "SIZES", sizes)
     monkeypatch.setattr(data, "SIZES", sizes)
     return isolated
@@ -57,7 +57,7 @@ def test_real_dataset_paths_come_from_the_environment(tiny, monkeypatch):
     with pytest.raises(data.DataError, match="nowhere"):
         data.get_melodies("cpu")
     with pytest.raises(ValueError, match="unknown dataset"):
-        data.dataset_path("clips")
+        data.dataset_path("nope")
 
 
 def test_cli_check_reports_and_fails_clearly(tiny, capsys):

@@ -1,11 +1,12 @@
 """The course's offline datasets: build them once per profile, load them (or a real dataset) the same way (Chapter 00).
 
-    python -m course_lib.data build [--profile cpu] [--only notes melodies songs performances] [--force]
-    python -m course_lib.data check PATH --kind notes|melodies
+    python -m course_lib.data build [--profile cpu] [--only notes melodies songs performances clips] [--force]
+    python -m course_lib.data check PATH --kind notes|melodies|songs|performances|clips
 Real data: set COURSE_NOTES=/path/to/nsynth (folder with nsynth-train/ ...),
 COURSE_MELODIES=/path/to/midi-folder (Nottingham, Lakh, MAESTRO), COURSE_SONGS=/path/to/audio-folder
 (e.g. the Beatport EDM Key set) or COURSE_PERFORMANCES=/path/to/midi-folder (MIDI with CC automation,
-Chapter 07) and every chapter reads it instead.
+Chapter 07) and every chapter reads it instead. The clips of Chapter 09 (2-s phrases with known factors:
+instrument, melody, rhythm) exist only as built here; COURSE_CLIPS may point at another build_clips folder.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from ..config import SIZES, data_dir, profile_name
 from .common import BuildReport, DataError, write_json_atomic
 
-KINDS = ("notes", "melodies", "songs", "performances")  # songs and performances are rendered from melodies
+KINDS = ("notes", "melodies", "songs", "performances", "clips")  # songs and performances are rendered from melodies
 BUILD_VERSION = 1  # bump when a builder's output changes, so old builds are rebuilt
 
 
@@ -39,6 +40,8 @@ def _wanted(kind: str, profile: str) -> dict:
     if kind == "performances":
         return {"version": BUILD_VERSION, "n_pieces": d["performances"], "n_bars": d["performance_bars"], "seed": 0,
                 "sample_rate": 16000, "tunes": d["tunes"]}
+    if kind == "clips":
+        return {"version": BUILD_VERSION, "n_clips": d["clips"], "seed": 0, "sample_rate": 16000}
     return {"version": BUILD_VERSION, "n_tunes": d["tunes"], "seed": 0}
 
 
@@ -55,6 +58,7 @@ def is_built(kind: str, profile: str | None = None) -> bool:
 def build(profile: str | None = None, kinds: tuple[str, ...] = KINDS, force: bool = False,
           progress: bool = True) -> dict[str, BuildReport | None]:
     """Chapter 00. Build the datasets of a profile into data/<profile>/ unless already built with these sizes."""
+    from .clips import build_clips
     from .melodies import build_melodies, load_melodies
     from .notes import build_notes
     from .performances import build_performances
@@ -84,6 +88,9 @@ def build(profile: str | None = None, kinds: tuple[str, ...] = KINDS, force: boo
                 build(profile, ("melodies",), progress=progress)
             rep = build_performances(folder, params["n_pieces"], data_dir("melodies", profile), n_bars=params["n_bars"],
                                      seed=params["seed"], sample_rate=params["sample_rate"], progress=progress)
+        elif kind == "clips":
+            rep = build_clips(folder, params["n_clips"], seed=params["seed"], sample_rate=params["sample_rate"],
+                              progress=progress)
         else:
             if not is_built("melodies", profile):
                 build(profile, ("melodies",), progress=progress)
@@ -140,5 +147,14 @@ def get_performances(profile: str | None = None, **kw):
     return load_performances(dataset_path("performances", profile), **kw)
 
 
-__all__ = ["BuildReport", "DataError", "KINDS", "build", "dataset_path", "get_melodies", "get_notes",
+def get_clips(split: str | None = None, profile: str | None = None, **kw):
+    """Chapter 09. Clips with known factors, a ClipSet of one split or all (built first if missing; $COURSE_CLIPS)."""
+    from .clips import load_clips
+
+    if not os.environ.get("COURSE_CLIPS") and not is_built("clips", profile):
+        build(profile, ("clips",))
+    return load_clips(dataset_path("clips", profile), split=split, **kw)
+
+
+__all__ = ["BuildReport", "DataError", "KINDS", "build", "dataset_path", "get_clips", "get_melodies", "get_notes",
            "get_performances", "get_songs", "is_built"]

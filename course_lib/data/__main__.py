@@ -38,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
             from .performances import load_performances
 
             s = load_performances(a.path, render_missing=False)
+        elif a.kind == "clips":
+            from .clips import load_clips
+
+            s = load_clips(a.path, progress=True)
         else:
             from .songs import load_audio_folder
 

@@ -1,0 +1,420 @@
+"""The clips dataset: 2-s phrases whose generative factors are known by construction (Chapter 09, paper 004).
+
+Chapter 09 asks which level of a hierarchical latent controls what. That can only be measured on data whose
+factors are known, so every clip here is made from three factors, each drawn independently and uniformly,
+acting on three time scales:
+
+* instrument (timbre, constant over the clip): one of INSTRUMENTS, four General MIDI programs of different
+  families (piano, church organ, trumpet, flute: all sustained enough in the course soundfont, TimGM6mb, for
+  the gate patterns to be heard, and all in their real range over the pitches used);
+* melody (the 0.5-s scale): one of MELODIES, eight 4-note contours, quarter notes at 120 bpm, as semitone
+  offsets from a base pitch; no contour is a transposition of another (their interval sequences differ);
+* rhythm (the 1/16 scale, 0.125 s): one of RHYTHMS, a gate pattern played inside every melody note:
+  (onset slot, length in slots) on the 16th grid, four slots per note.
+
+Nuisance, so that there are more distinct clips than 4 * 8 * 4 = 128: the base pitch moves by TRANSPOSE
+(-3..3 semitones around BASE_PITCH = 64, so every pitch lies in 61..79, inside the range of all four
+programs) and the velocity is drawn from VELOCITY (70..110). sample_factors never draws the same clip
+twice, and it cycles through seeded shuffles of the 128 combinations, so the factors are exactly balanced
+and, from n = 160 on, every combination is in train (the first round(0.8 n) clips are train, then valid,
+then test).
+
+Every clip is rendered by FluidSynth with reverb and chorus OFF (the gate patterns stay clean) in a fresh
+synthesizer: a reused one is not deterministic (measured: a second render of the same MIDI differs by up to
+10 % of the peak at note onsets), so a clip's samples would depend on what was rendered before it. A fresh
+synthesizer costs about 20 ms, the render itself 4 ms.
+
+Layout of a built folder (written atomically, as one folder)::
+
+    <out_dir>/audio/clip_00000.wav   16-bit PCM mono at sample_rate, exactly 2.0 s (32000 samples at 16 kHz)
+    <out_dir>/clips.json             [{id, file, split, instrument, melody, rhythm, *_name, program,
+                                       transpose, velocity, pitches, sample_rate, gain, peak}]
+    <out_dir>/build_report.json
+
+`load_clips(path)` reads it back as a ClipSet: the audio as one (N, 32000) tensor, the labels as tensors.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import config, midi
+from .common import SPLITS, BuildReport, DataError, atomic_path, read_wav, write_json_atomic
+
+SAMPLE_RATE = 16000
+SECONDS = 2.0
+N_SAMPLES = 32000  # at SAMPLE_RATE
+TEMPO = 120.0  # bpm: a quarter note (one melody note) lasts 0.5 s
+NOTE_S = 0.5
+SLOTS_PER_NOTE = 4  # the 16th grid inside a quarter note
+SLOT_S = NOTE_S / SLOTS_PER_NOTE  # 0.125 s
+N_NOTES = 4
+GAIN = 0.5  # FluidSynth gain: a clip peaks around 0.1-0.2, far from clipping
+HEADROOM_PEAK = 0.9  # a clip whose peak exceeds this is re-rendered at half the gain (reported; never seen)
+BASE_PITCH = 64  # E4
+TRANSPOSE = (-3, 3)  # semitones added to BASE_PITCH, both included
+VELOCITY = (70, 110)  # both included
+
+# (name, General MIDI program). Measured in TimGM6mb: all four sustain through a 0.5-s note (the piano
+# decays to about a third), so legato and staccato differ in every note; flute is used from 60 up only.
+INSTRUMENTS = (("piano", 0), ("organ", 19), ("trumpet", 56), ("flute", 73))
+# (name, semitone offsets of the four notes from the base pitch); pairwise distinct interval sequences
+MELODIES = (
+    ("rise", (0, 4, 7, 12)),
+    ("fall", (12, 7, 4, 0)),
+    ("arch", (0, 7, 12, 7)),
+    ("valley", (12, 4, 0, 4)),
+    ("step up", (0, 2, 4, 5)),
+    ("step down", (5, 4, 2, 0)),
+    ("zigzag", (0, 7, 2, 9)),
+    ("repeated", (7, 7, 0, 0)),
+)
+# (name, ((onset slot, length in slots), ...)) played inside every note; slots of 0.125 s. The 16ths are
+# half-slot gates (not 0.75): with the release tails the 0.75 gates leave only ~0.8 nats of dip between
+# notes in a 32-frame log-mel, half-slot gates about twice that.
+RHYTHMS = (
+    ("legato", ((0, 4.0),)),
+    ("staccato", ((0, 0.5),)),
+    ("sixteenths", ((0, 0.5), (1, 0.5), (2, 0.5), (3, 0.5))),
+    ("dotted", ((0, 1.5), (3, 0.75))),
+)
+FACTORS = ("instrument", "melody", "rhythm")
+FACTOR_CLASSES = {"instrument": [n for n, _ in INSTRUMENTS], "melody": [n for n, _ in MELODIES],
+                  "rhythm": [n for n, _ in RHYTHMS]}
+_TABLES = {"instrument": INSTRUMENTS, "melody": MELODIES, "rhythm": RHYTHMS}
+N_COMBINATIONS = len(INSTRUMENTS) * len(MELODIES) * len(RHYTHMS)  # 128
+N_DISTINCT = N_COMBINATIONS * (TRANSPOSE[1] - TRANSPOSE[0] + 1) * (VELOCITY[1] - VELOCITY[0] + 1)
+SPLIT_FRACTIONS = {"train": 0.8, "valid": 0.1, "test": 0.1}
+INDEX = "clips.json"
+MAKE_DATA_FIX = ("Run `make data` (or `python -m course_lib.data build --only clips`) to build it, or point "
+                 "COURSE_CLIPS at a folder made by build_clips.")
+
+
+# ---------------------------------------------------------------------------------------------- one clip
+
+def _check_index(factor: str, value) -> int:
+    n = len(_TABLES[factor])
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= int(value) < n:
+        raise ValueError(f"{factor} must be an index in 0..{n - 1} ({', '.join(FACTOR_CLASSES[factor])}), "
+                         f"got {value!r}")
+    return int(value)
+
+
+def clip_pitches(melody: int, transpose: int = 0) -> list[int]:
+    """Chapter 09. The four MIDI pitches of a melody contour at BASE_PITCH + transpose."""
+    offsets = MELODIES[_check_index("melody", melody)][1]
+    return [BASE_PITCH + int(transpose) + o for o in offsets]
+
+
+def clip_midi(instrument: int, melody: int, rhythm: int, transpose: int = 0, velocity: int = 90):
+    """Chapter 09. One clip as a PrettyMIDI (tempo 120, one instrument): 4 melody notes, each cut by the gate pattern.
+
+    Pure (no FluidSynth). Note k of the contour sounds at k * 0.5 s + slot * 0.125 s for every (slot, gate)
+    of the rhythm and lasts gate * 0.125 s, so a clip holds 4 * len(pattern) notes, all within 2.0 s.
+    ValueError for an index outside its range, a velocity outside 1..127 or a pitch outside 0..127.
+    """
+    import pretty_midi
+
+    instrument, melody, rhythm = (_check_index(f, v) for f, v in zip(FACTORS, (instrument, melody, rhythm)))
+    if not 1 <= int(velocity) <= 127:
+        raise ValueError(f"velocity must be in 1..127, got {velocity}")
+    pitches = clip_pitches(melody, transpose)
+    if not all(0 <= p <= 127 for p in pitches):
+        raise ValueError(f"transpose {transpose} moves the pitches {pitches} outside MIDI's 0..127")
+    name, program = INSTRUMENTS[instrument]
+    pm = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=TEMPO)
+    inst = pretty_midi.Instrument(program=program, name=f"clip/{name}")
+    for k, pitch in enumerate(pitches):
+        for slot, gate in RHYTHMS[rhythm][1]:
+            start = k * NOTE_S + slot * SLOT_S
+            inst.notes.append(pretty_midi.Note(velocity=int(velocity), pitch=int(pitch), start=start,
+                                               end=start + gate * SLOT_S))
+    pm.instruments.append(inst)
+    return pm
+
+
+def render_clip(pm, sample_rate: int = SAMPLE_RATE, gain: float = GAIN) -> np.ndarray:
+    """Chapter 09. Render a clip by FluidSynth (reverb, chorus off; fresh synthesizer) to exactly 2.0 s of mono float32.
+
+    A fresh synthesizer per call: a reused one gives different samples for the same MIDI (see the module
+    doc), so with a fresh one a clip renders to the same samples whatever was rendered before.
+    """
+    n = int(round(SECONDS * sample_rate))
+    with midi.Synth(sample_rate, gain=gain, reverb=False, chorus=False) as synth:
+        x = synth.render(pm, duration_s=SECONDS)
+    return np.pad(x[:n], (0, max(0, n - len(x)))).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------- factors
+
+def split_counts(n: int) -> dict[str, int]:
+    """Chapter 09. Clips per split for n clips: round(0.1 n) valid, round(0.1 n) test, the rest train."""
+    n_valid, n_test = round(SPLIT_FRACTIONS["valid"] * n), round(SPLIT_FRACTIONS["test"] * n)
+    return {"train": n - n_valid - n_test, "valid": n_valid, "test": n_test}
+
+
+def sample_factors(n: int, seed: int) -> list[dict]:
+    """Chapter 09. Labels of n distinct clips: {instrument, melody, rhythm, transpose, velocity, split}; seeded.
+
+    The (instrument, melody, rhythm) combinations come from seeded shuffles of all 128, one after another
+    (balanced factors); transpose and velocity are uniform, redrawn when the clip was already drawn. The
+    first n - 2 * round(0.1 n) clips are train, then valid, then test, so train holds every combination
+    once it has 128 clips or more (n >= 160). The labels of n clips are the first n of n + 1.
+    """
+    n = int(n)
+    if not 1 <= n <= N_DISTINCT:
+        raise ValueError(f"n must be in 1..{N_DISTINCT} (the number of distinct clips), got {n}")
+    combos = list(itertools.product(range(len(INSTRUMENTS)), range(len(MELODIES)), range(len(RHYTHMS))))
+    order_rng, nuisance_rng = np.random.default_rng([int(seed), 0]), np.random.default_rng([int(seed), 1])
+    order: list[tuple[int, int, int]] = []
+    while len(order) < n:
+        order += [combos[i] for i in order_rng.permutation(len(combos)).tolist()]
+    counts = split_counts(n)
+    splits = [s for s in SPLITS for _ in range(counts[s])]
+    seen: set[tuple[int, ...]] = set()
+    out = []
+    for k in range(n):
+        while True:
+            t = int(nuisance_rng.integers(TRANSPOSE[0], TRANSPOSE[1] + 1))
+            v = int(nuisance_rng.integers(VELOCITY[0], VELOCITY[1] + 1))
+            if (*order[k], t, v) not in seen:
+                break
+        seen.add((*order[k], t, v))
+        i, m, r = order[k]
+        out.append({"instrument": i, "melody": m, "rhythm": r, "transpose": t, "velocity": v, "split": splits[k]})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- building
+
+def _make_clip(task: dict) -> dict:
+    """Render one clip into task['folder']/audio and return its clips.json entry (fixes under '_fixes')."""
+    import soundfile as sf
+
+    f, sr = task["factors"], task["sample_rate"]
+    pm = clip_midi(f["instrument"], f["melody"], f["rhythm"], f["transpose"], f["velocity"])
+    fixes = []
+    gain, x = GAIN, render_clip(pm, sr, GAIN)
+    while np.abs(x).max() > HEADROOM_PEAK and gain > GAIN / 64:
+        peak, gain = float(np.abs(x).max()), gain / 2
+        x = render_clip(pm, sr, gain)
+        fixes.append({"file": task["file"], "fix": f"peak {peak:.3f} > {HEADROOM_PEAK}: re-rendered at gain {gain:g}"})
+    sf.write(str(Path(task["folder"]) / task["file"]), x, sr, subtype="PCM_16", format="WAV")
+    entry = {"id": task["id"], "file": task["file"], "split": f["split"]}
+    for factor in FACTORS:
+        entry[factor] = f[factor]
+        entry[f"{factor}_name"] = FACTOR_CLASSES[factor][f[factor]]
+    entry.update(program=INSTRUMENTS[f["instrument"]][1], transpose=f["transpose"], velocity=f["velocity"],
+                 pitches=clip_pitches(f["melody"], f["transpose"]), sample_rate=sr, gain=gain,
+                 peak=round(float(np.abs(x).max()), 4), _fixes=fixes)
+    return entry
+
+
+def _make_shard(spec_path: str) -> None:
+    """Worker entry point: render the clips listed in a JSON spec file, write their entries next to it."""
+    spec = Path(spec_path)
+    write_json_atomic(spec.with_suffix(".out.json"), [_make_clip(t) for t in json.loads(spec.read_text())])
+
+
+def _make_clips(tasks: list[dict], workers: int, progress: bool) -> list[dict]:
+    """Run _make_clip over tasks, in `workers` fresh Python processes when workers > 1; entries in task order.
+
+    Fresh processes, not fork: FluidSynth loads soundfonts with OpenMP (torch's libgomp), and a process forked
+    after that hangs in its first sfload (see performances). A shard whose worker fails is made here instead.
+    """
+    import subprocess
+    import sys
+
+    from tqdm.auto import tqdm
+
+    done: dict[int, dict] = {}
+    if workers > 1 and len(tasks) > 1:
+        work = Path(tasks[0]["folder"]).parent / "work"
+        work.mkdir(exist_ok=True)
+        env = {**os.environ, "OMP_NUM_THREADS": "1",
+               "PYTHONPATH": os.pathsep.join([str(config.repo_root()), os.environ.get("PYTHONPATH", "")])}
+        code = "import sys; from course_lib.data.clips import _make_shard; _make_shard(sys.argv[1])"
+        procs = []
+        for w in range(workers):
+            spec = work / f"shard-{w}.json"
+            spec.write_text(json.dumps(tasks[w::workers]))
+            procs.append((w, spec, subprocess.Popen([sys.executable, "-c", code, str(spec)], env=env,
+                                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
+        for w, spec, proc in tqdm(procs, desc="rendering clips", unit="worker", disable=not progress):
+            _, err = proc.communicate()
+            out = spec.with_suffix(".out.json")
+            if proc.returncode == 0 and out.exists():
+                for k, entry in zip(range(w, len(tasks), workers), json.loads(out.read_text())):
+                    done[k] = entry
+            elif progress:
+                print(f"clips: worker {w} failed (exit {proc.returncode}): {err.strip()[-500:]}; making its clips here")
+    missing = [k for k in range(len(tasks)) if k not in done]
+    for k in tqdm(missing, desc="rendering clips", unit="clip", disable=not progress or not missing):
+        done[k] = _make_clip(tasks[k])
+    return [done[k] for k in range(len(tasks))]
+
+
+def build_clips(out_dir: str | os.PathLike, n: int, seed: int = 0, sample_rate: int = SAMPLE_RATE,
+                progress: bool = True, workers: int | None = None) -> BuildReport:
+    """Chapter 09. Render n clips (labels from sample_factors(n, seed)) into out_dir, atomically (see the module doc).
+
+    Each clip gets a fresh synthesizer, so the files do not depend on the order or the number of workers:
+    workers > 1 renders in that many fresh Python processes (default: up to 8 from n = 1000 on; a worker
+    needs a few seconds to start). A failed build leaves nothing at out_dir. Needs FluidSynth.
+    """
+    midi.require_fluidsynth()
+    if int(sample_rate) < 8000:
+        raise ValueError(f"sample_rate must be at least 8000 Hz (the melodies reach 800 Hz), got {sample_rate}")
+    t0, out_dir, sample_rate = time.perf_counter(), Path(out_dir), int(sample_rate)
+    factors = sample_factors(n, seed)
+    if workers is None:
+        workers = min(8, os.cpu_count() or 1) if n >= 1000 else 1
+    report = BuildReport("clips build")
+    with atomic_path(out_dir) as tmp:
+        (tmp / "audio").mkdir(parents=True)
+        tasks = [{"id": f"clip_{k:05d}", "file": f"audio/clip_{k:05d}.wav", "folder": str(tmp), "factors": f,
+                  "sample_rate": sample_rate} for k, f in enumerate(factors)]
+        index = []
+        for entry in _make_clips(tasks, max(1, int(workers)), progress):
+            report.fixed += entry.pop("_fixes")
+            index.append(entry)
+        report.kept = len(index)
+        write_json_atomic(tmp / INDEX, index)
+        info = {"n": n, "seed": seed, "sample_rate": sample_rate, "seconds": SECONDS, "gain": GAIN,
+                "soundfont": str(midi.soundfont_path()), "workers": workers,
+                "per_split": {s: sum(e["split"] == s for e in index) for s in SPLITS},
+                "factor_classes": FACTOR_CLASSES, "max_peak": max(e["peak"] for e in index),
+                "wall_s": round(time.perf_counter() - t0, 2)}
+        write_json_atomic(tmp / "build_report.json", {**report.to_dict(), **info})
+    return report
+
+
+# ---------------------------------------------------------------------------------------------- loading
+
+class ClipSet:
+    """Chapter 09. Clips with known factors: audio (N, n_samples) float32, labels {factor: (N,) int64}, meta."""
+
+    def __init__(self, audio, labels: dict, meta: list[dict], sample_rate: int = SAMPLE_RATE,
+                 report: BuildReport | None = None, root: Path | None = None):
+        self.audio, self.labels, self.meta = audio, labels, meta
+        self.sample_rate, self.root = int(sample_rate), root
+        self.report = report or BuildReport("clips")
+
+    def __len__(self) -> int:
+        return len(self.meta)
+
+    def __repr__(self) -> str:
+        counts = {s: sum(m["split"] == s for m in self.meta) for s in SPLITS}
+        return (f"ClipSet({len(self)} clips of {self.audio.shape[-1] / self.sample_rate:g} s, {counts}, "
+                f"{self.sample_rate} Hz, factors {', '.join(f'{f} ({len(FACTOR_CLASSES[f])})' for f in FACTORS)})")
+
+    def split(self, name: str) -> "ClipSet":
+        """Chapter 09. The clips of one split ('train', 'valid' or 'test')."""
+        import torch
+
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; use one of {SPLITS}")
+        keep = torch.tensor([i for i, m in enumerate(self.meta) if m["split"] == name], dtype=torch.int64)
+        return ClipSet(self.audio[keep], {f: v[keep] for f, v in self.labels.items()},
+                       [self.meta[i] for i in keep.tolist()], self.sample_rate, self.report, self.root)
+
+    def log_mel(self, n_mels: int = 64, n_frames: int = 32, n_fft: int = 1024, batch_size: int = 256):
+        """Chapter 09. Log-mel spectrograms (N, n_mels, n_frames) by audio.log_mel, hop = n_samples // n_frames.
+
+        n_fft 1024 (64 ms at 16 kHz), not 2048: a 128-ms window spans a whole 16th slot and blurs the
+        gate patterns. The centred STFT gives one frame more than n_frames; the last is dropped.
+        """
+        import torch
+
+        from .. import audio
+
+        n_samples = self.audio.shape[-1]
+        hop = n_samples // int(n_frames) if int(n_frames) > 0 else 0
+        if int(n_mels) < 1 or hop < 1:
+            raise ValueError(f"need n_mels >= 1 and 1 <= n_frames <= {n_samples}, got {n_mels}, {n_frames}")
+        out = []
+        for a in range(0, len(self), int(batch_size)):
+            L = audio.log_mel(self.audio[a:a + int(batch_size)], self.sample_rate, n_fft=int(n_fft), hop=hop,
+                              n_mels=int(n_mels))
+            if L.shape[-1] < n_frames:  # not reached with hop = n_samples // n_frames; kept for safety
+                L = torch.nn.functional.pad(L, (0, n_frames - L.shape[-1]), mode="replicate")
+            out.append(L[..., :n_frames])
+        return torch.cat(out) if out else torch.zeros((0, int(n_mels), int(n_frames)))
+
+
+def _read_index(root: Path) -> list[dict]:
+    path = root / INDEX
+    if not path.is_file():
+        raise DataError(f"{path}: missing, so {root} is not a built clips folder. {MAKE_DATA_FIX}")
+    try:
+        meta = json.loads(path.read_text())
+        if not isinstance(meta, list):
+            raise ValueError(f"a list of clips was expected, found {type(meta).__name__}")
+        for k, m in enumerate(meta):
+            lacking = [key for key in ("file", "split", *FACTORS) if key not in m]
+            if lacking:
+                raise ValueError(f"entry {k} has no {', '.join(lacking)}")
+    except (OSError, ValueError, TypeError) as e:
+        raise DataError(f"{path}: the clips index is damaged ({type(e).__name__}: {e}). Delete {root} and build it "
+                        f"again: `python -m course_lib.data build --only clips --force`.") from None
+    for k, m in enumerate(meta):
+        if m["split"] not in SPLITS:
+            raise DataError(f"{path}: entry {k} ({m['file']}) has the split {m['split']!r}; allowed: {SPLITS}. "
+                            f"Fix the entry or rebuild the folder.")
+        for factor in FACTORS:
+            v, n = m[factor], len(FACTOR_CLASSES[factor])
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < n:
+                raise DataError(f"{path}: entry {k} ({m['file']}) has the {factor} label {v!r}; allowed 0..{n - 1} "
+                                f"({', '.join(FACTOR_CLASSES[factor])}). It was built by another version of "
+                                f"course_lib: delete {root} and build it again.")
+    return meta
+
+
+def load_clips(path: str | os.PathLike | None = None, split: str | None = None, progress: bool = False) -> ClipSet:
+    """Chapter 09. Open a folder made by build_clips (default: this profile's) as a ClipSet, all clips or one split.
+
+    Raises DataError naming the file and the fix for a missing folder, a missing or damaged clips.json,
+    a label index outside its classes, and a WAV that is missing, unreadable, truncated, at another sample
+    rate or of another length than the others.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    root = Path(path).expanduser() if path is not None else config.data_dir("clips")
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; use one of {SPLITS} or None for all")
+    if not root.is_dir():
+        raise DataError(f"{root}: no such folder. {MAKE_DATA_FIX}")
+    meta = [m for m in _read_index(root) if split is None or m["split"] == split]
+    rebuild = f"Delete {root} and build it again (`python -m course_lib.data build --only clips --force`)."
+    waves = []
+    sr_want = int(meta[0].get("sample_rate", SAMPLE_RATE)) if meta else SAMPLE_RATE
+    n_want = int(round(SECONDS * sr_want))
+    for m in tqdm(meta, desc="reading clips", unit="clip", disable=not progress):
+        f = root / m["file"]
+        if not f.is_file():
+            raise DataError(f"{f}: listed in {INDEX} but missing. {rebuild}")
+        x, sr = read_wav(f)  # DataError naming the file when unreadable or truncated
+        if sr != sr_want:
+            raise DataError(f"{f}: sampled at {sr} Hz, the clips are at {sr_want} Hz. {rebuild}")
+        if len(x) != n_want:
+            raise DataError(f"{f}: {len(x)} samples, a clip has exactly {n_want} ({SECONDS:g} s at {sr_want} Hz). "
+                            f"{rebuild}")
+        waves.append(x)
+    report = BuildReport(f"clips {root}", kept=len(meta))
+    try:
+        report.fixed = list(json.loads((root / "build_report.json").read_text()).get("fixed", []))
+    except (OSError, ValueError, AttributeError):
+        pass  # the report is informative only
+    audio = torch.from_numpy(np.stack(waves)) if waves else torch.zeros((0, n_want))
+    labels = {f: torch.tensor([m[f] for m in meta], dtype=torch.int64) for f in FACTORS}
+    return ClipSet(audio, labels, meta, sr_want, report, root)
+
+
+__all__ = ["ClipSet", "FACTORS", "FACTOR_CLASSES", "INSTRUMENTS", "MELODIES", "RHYTHMS", "build_clips", "clip_midi",
+           "clip_pitches", "load_clips", "render_clip", "sample_factors", "split_counts"]
