@@ -300,7 +300,10 @@ def log_mel_to_audio(M: torch.Tensor, sr: int, n_fft: int = 1024, hop: int = 256
     inv = AT.InverseMelScale(n_stft=n_fft // 2 + 1, n_mels=M.shape[-2], sample_rate=sr, f_min=f_min, f_max=f_max,
                              driver="gelsd").to(M.device)
     spec = inv(torch.exp(M)).clamp_min(0).pow(1.0 / power)
-    return griffin_lim(spec, n_fft, hop, n_iter=gl_iters, length=length, seed=seed)
+    y = griffin_lim(spec, n_fft, hop, n_iter=gl_iters, seed=seed)  # hop * (frames - 1) samples: self-consistent
+    if length is None:
+        return y
+    return torch.nn.functional.pad(y, (0, max(0, length - y.shape[-1])))[..., :length]
 
 
 # ---------------------------------------------------------------- phase reconstruction

@@ -409,3 +409,13 @@ def test_log_mel_to_audio_round_trip_of_a_decaying_tone():
     assert batch.shape == (2, sr)
     with pytest.raises(ValueError, match="n_mels, frames"):
         A.log_mel_to_audio(M[0, 0], sr)
+
+
+def test_log_mel_to_audio_accepts_cropped_frames_and_any_length():
+    sr = 16000
+    x = torch.sin(2 * math.pi * 330 * torch.arange(sr) / sr)
+    M = A.log_mel(x, sr, n_fft=1024, hop=256, n_mels=32)[..., :32]  # cropped: not a whole signal's frame count
+    for length in (256 * 32, 256 * 31, 9000):
+        y = A.log_mel_to_audio(M, sr, 1024, 256, length=length, gl_iters=2)
+        assert y.shape == (length,) and torch.isfinite(y).all()
+    assert A.log_mel_to_audio(M, sr, 1024, 256, gl_iters=2).shape == (256 * 31,)

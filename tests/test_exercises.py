@@ -375,3 +375,44 @@ def test_ch07_checks_right_and_wrong(capsys):
     assert "integer division" in capsys.readouterr().out
     assert not E.check_ch07_velocity_bins(lambda v, n: v * n // 127)
     assert "last bin" in capsys.readouterr().out
+
+
+def test_ch08_checks_right_and_wrong(capsys):
+    import math
+
+    def sigma(ab):
+        return ((1 - ab) / ab).sqrt()
+
+    def precond(s, sd):
+        t = s ** 2 + sd ** 2
+        return sd ** 2 / t, s * sd / t.sqrt(), 1 / t.sqrt(), s.log() / 4
+
+    def karras(n, lo, hi, rho):
+        r = torch.linspace(0, 1, n)
+        s = (hi ** (1 / rho) + r * (lo ** (1 / rho) - hi ** (1 / rho))) ** rho
+        return torch.cat([s, torch.zeros(1)])
+
+    assert E.check_ch08_ddpm_sigma(sigma)
+    assert E.check_ch08_precond(precond)
+    assert E.check_ch08_karras(karras)
+    capsys.readouterr()
+    assert not E.check_ch08_ddpm_sigma(lambda ab: (1 - ab).sqrt())
+    assert "divide x_t by sqrt(ab)" in capsys.readouterr().out
+    assert not E.check_ch08_ddpm_sigma(lambda ab: (1 - ab) / ab)
+    assert "square root" in capsys.readouterr().out
+    assert not E.check_ch08_precond(lambda s, sd: precond(s, sd)[:3] + (s.log10() / 4,))
+    assert "natural log" in capsys.readouterr().out
+    assert not E.check_ch08_precond(lambda s, sd: (precond(s, sd)[0], s * sd / (s ** 2 + sd ** 2)) + precond(s, sd)[2:])
+    assert "c_out" in capsys.readouterr().out
+    assert not E.check_ch08_karras(lambda n, lo, hi, rho: karras(n, lo, hi, rho)[:-1])
+    assert "values" in capsys.readouterr().out
+    assert not E.check_ch08_karras(lambda n, lo, hi, rho: karras(n, lo, hi, rho).flip(0))
+    assert not E.check_ch08_karras(lambda n, lo, hi, rho: torch.cat([torch.exp(torch.linspace(math.log(hi), math.log(lo), n)),
+                                                                     torch.zeros(1)]))
+    assert "power rho" in capsys.readouterr().out
+
+    def not_yet(*a):
+        raise NotImplementedError
+
+    assert not E.check_ch08_karras(not_yet)
+    assert "Not attempted" in capsys.readouterr().out
