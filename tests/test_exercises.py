@@ -416,3 +416,30 @@ def test_ch08_checks_right_and_wrong(capsys):
 
     assert not E.check_ch08_karras(not_yet)
     assert "Not attempted" in capsys.readouterr().out
+
+
+def test_ch09_checks_right_and_wrong(capsys):
+    from course_lib.models import hierarchical as H
+
+    up2 = lambda z: z.repeat_interleave(2, -1)  # noqa: E731
+    assert E.check_ch09_upsample(lambda z, f: z.repeat_interleave(f, -1))
+    assert E.check_ch09_refine(lambda r: [r[0], r[1] + up2(r[0]), r[2] + up2(r[1] + up2(r[0]))])
+    assert E.check_ch09_level_dropout(lambda L, p, g: H.level_dropout(L, p, g))
+    capsys.readouterr()
+    assert not E.check_ch09_upsample(lambda z, f: z.repeat(1, 1, f))
+    assert "paper 004's bug" in capsys.readouterr().out
+    assert not E.check_ch09_upsample(lambda z, f: torch.nn.functional.interpolate(z, scale_factor=f, mode="linear"))
+    assert not E.check_ch09_refine(lambda r: [r[0], r[1] + up2(r[0]), r[2] + up2(r[1])])
+    assert "REFINED" in capsys.readouterr().out
+    assert not E.check_ch09_refine(lambda r: list(r))
+    assert "upsample" in capsys.readouterr().out
+
+    def same_mask(L, p, g):  # one draw per example, shared by all levels
+        keep = (torch.rand(L[0].shape[0], generator=g) >= p).float().view(-1, 1, 1)
+        return [x * keep for x in L]
+
+    assert not E.check_ch09_level_dropout(same_mask)
+    assert "per example AND per level" in capsys.readouterr().out
+    assert not E.check_ch09_level_dropout(lambda L, p, g: [torch.nn.functional.dropout(x, p) for x in L])
+    assert "whole levels" in capsys.readouterr().out
+    assert not E.check_ch09_level_dropout(lambda L, p, g: H.level_dropout(L, p / 3, g))
