@@ -305,3 +305,25 @@ def toy_data(n: int, kind: str = "ring", generator: torch.Generator | None = Non
     r = 0.15 + 0.85 * u
     a = 3 * math.pi * u
     return torch.stack([r * a.cos(), r * a.sin()], 1) + 0.03 * noise
+
+
+def nfe_to_reach(nfe, errors, tol: float) -> float | None:
+    """Chapter 08. The number of network calls at which an error curve first falls to tol (log-log interpolation).
+
+    nfe and errors are matching sequences sorted by nfe; None when the curve never gets down to tol.
+    """
+    nfe, errors = [float(v) for v in nfe], [float(v) for v in errors]
+    if len(nfe) != len(errors) or not nfe:
+        raise ValueError("nfe and errors must be non-empty and of equal length")
+    if any(b <= a for a, b in zip(nfe, nfe[1:])) or min(nfe) <= 0:
+        raise ValueError("nfe must be positive and strictly increasing")
+    tol = _check_positive("tol", tol)
+    if errors[0] <= tol:
+        return nfe[0]
+    for (n0, e0), (n1, e1) in zip(zip(nfe, errors), zip(nfe[1:], errors[1:])):
+        if e1 <= tol:
+            if e0 <= 0 or e1 <= 0 or e0 == e1:
+                return n1
+            frac = (math.log(tol) - math.log(e0)) / (math.log(e1) - math.log(e0))
+            return math.exp(math.log(n0) + frac * (math.log(n1) - math.log(n0)))
+    return None

@@ -10,7 +10,7 @@ from course_lib.config import repo_root
 NOTEBOOKS = sorted((repo_root() / "notebooks").glob("*.ipynb"))
 EXPECTED = ["00_start_here", "01_audio_and_midi", "02_fc_vs_conv_autoencoders", "03_spectrogram_autoencoders",
             "04_variational_autoencoders", "05_kl_annealing", "06_lstm_vae_melodies",
-            "07_transformer_vae_automation"]
+            "07_transformer_vae_automation", "08_diffusion_basics", "09_hierarchical_diffusion"]
 
 
 def test_notebooks_are_committed_without_outputs():

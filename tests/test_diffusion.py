@@ -431,3 +431,18 @@ def test_toy_ring_has_eight_modes_on_the_unit_circle():
     assert counts.min() > 800  # each of the 8 modes gets about 1000 points
     with pytest.raises(ValueError, match="unknown toy data"):
         Df.toy_data(10, "swirl")
+
+
+def test_nfe_to_reach_on_power_laws_and_edges():
+    nfe = [2, 4, 8, 16, 32]
+    first = [1 / n for n in nfe]  # error ~ 1/NFE: reaches 1/10 at NFE 10 exactly (log-log interpolation)
+    second = [4 / n ** 2 for n in nfe]  # ~ 1/NFE^2: reaches 1/100 at NFE 20
+    assert Df.nfe_to_reach(nfe, first, 0.1) == pytest.approx(10.0)
+    assert Df.nfe_to_reach(nfe, second, 0.01) == pytest.approx(20.0)
+    assert Df.nfe_to_reach(nfe, first, 0.6) == 2  # already there at the first point
+    assert Df.nfe_to_reach(nfe, first, 0.001) is None  # never reached
+    assert Df.nfe_to_reach([1, 2, 3], [1.0, 0.5, 0.7], 0.5) == 2  # the first crossing counts
+    with pytest.raises(ValueError, match="increasing"):
+        Df.nfe_to_reach([4, 2], [1, 1], 0.1)
+    with pytest.raises(ValueError, match="equal length"):
+        Df.nfe_to_reach([1, 2], [1], 0.1)
