@@ -52,3 +52,15 @@ def test_files_fingerprint_sees_every_change(tmp_path):
     f1 = common.files_fingerprint(tmp_path)
     (tmp_path / "b.wav").write_bytes(b"")
     assert len({f0, f1, common.files_fingerprint(tmp_path)}) == 3
+
+
+def test_map_in_processes_gives_the_in_process_results_in_order(tmp_path):
+    from course_lib.data.common import digest, map_in_processes
+
+    tasks = [{"k": k, "name": f"item{k}"} for k in range(7)]
+    here = map_in_processes("course_lib.data.common:digest", tasks, 1, tmp_path / "w1", progress=False)
+    assert here == [digest(t) for t in tasks]
+    there = map_in_processes("course_lib.data.common:digest", tasks, 2, tmp_path / "w2", progress=False)
+    assert there == here  # two fresh worker processes, results put back in task order
+    assert sorted(p.name for p in (tmp_path / "w2").iterdir()) == ["shard-0.json", "shard-0.out.json",
+                                                                   "shard-1.json", "shard-1.out.json"]

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import config, midi
-from .common import SPLITS, BuildReport, DataError, atomic_path, read_wav, write_json_atomic
+from .common import SPLITS, BuildReport, DataError, atomic_path, map_in_processes, read_wav, write_json_atomic
 
 SAMPLE_RATE = 16000
 SECONDS = 2.0
@@ -215,50 +215,6 @@ def _make_clip(task: dict) -> dict:
     return entry
 
 
-def _make_shard(spec_path: str) -> None:
-    """Worker entry point: render the clips listed in a JSON spec file, write their entries next to it."""
-    spec = Path(spec_path)
-    write_json_atomic(spec.with_suffix(".out.json"), [_make_clip(t) for t in json.loads(spec.read_text())])
-
-
-def _make_clips(tasks: list[dict], workers: int, progress: bool) -> list[dict]:
-    """Run _make_clip over tasks, in `workers` fresh Python processes when workers > 1; entries in task order.
-
-    Fresh processes, not fork: FluidSynth loads soundfonts with OpenMP (torch's libgomp), and a process forked
-    after that hangs in its first sfload (see performances). A shard whose worker fails is made here instead.
-    """
-    import subprocess
-    import sys
-
-    from tqdm.auto import tqdm
-
-    done: dict[int, dict] = {}
-    if workers > 1 and len(tasks) > 1:
-        work = Path(tasks[0]["folder"]).parent / "work"
-        work.mkdir(exist_ok=True)
-        env = {**os.environ, "OMP_NUM_THREADS": "1",
-               "PYTHONPATH": os.pathsep.join([str(config.repo_root()), os.environ.get("PYTHONPATH", "")])}
-        code = "import sys; from course_lib.data.clips import _make_shard; _make_shard(sys.argv[1])"
-        procs = []
-        for w in range(workers):
-            spec = work / f"shard-{w}.json"
-            spec.write_text(json.dumps(tasks[w::workers]))
-            procs.append((w, spec, subprocess.Popen([sys.executable, "-c", code, str(spec)], env=env,
-                                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
-        for w, spec, proc in tqdm(procs, desc="rendering clips", unit="worker", disable=not progress):
-            _, err = proc.communicate()
-            out = spec.with_suffix(".out.json")
-            if proc.returncode == 0 and out.exists():
-                for k, entry in zip(range(w, len(tasks), workers), json.loads(out.read_text())):
-                    done[k] = entry
-            elif progress:
-                print(f"clips: worker {w} failed (exit {proc.returncode}): {err.strip()[-500:]}; making its clips here")
-    missing = [k for k in range(len(tasks)) if k not in done]
-    for k in tqdm(missing, desc="rendering clips", unit="clip", disable=not progress or not missing):
-        done[k] = _make_clip(tasks[k])
-    return [done[k] for k in range(len(tasks))]
-
-
 def build_clips(out_dir: str | os.PathLike, n: int, seed: int = 0, sample_rate: int = SAMPLE_RATE,
                 progress: bool = True, workers: int | None = None) -> BuildReport:
     """Chapter 09. Render n clips (labels from sample_factors(n, seed)) into out_dir, atomically (see the module doc).
@@ -280,7 +236,8 @@ def build_clips(out_dir: str | os.PathLike, n: int, seed: int = 0, sample_rate: 
         tasks = [{"id": f"clip_{k:05d}", "file": f"audio/clip_{k:05d}.wav", "folder": str(tmp), "factors": f,
                   "sample_rate": sample_rate} for k, f in enumerate(factors)]
         index = []
-        for entry in _make_clips(tasks, max(1, int(workers)), progress):
+        for entry in map_in_processes("course_lib.data.clips:_make_clip", tasks, max(1, int(workers)), tmp.parent / "work",
+                                      progress, desc="rendering clips", unit="clip"):
             report.fixed += entry.pop("_fixes")
             index.append(entry)
         report.kept = len(index)

@@ -196,3 +196,63 @@ def write_wav(path: str | os.PathLike, x: np.ndarray, sample_rate: int) -> Path:
     with atomic_path(path) as tmp:
         sf.write(str(tmp), np.asarray(x, dtype=np.float32), sample_rate, subtype="PCM_16", format="WAV")
     return Path(path)
+
+
+def _target(name: str):
+    """'package.module:function' -> the function, looked up at call time (so tests may monkeypatch it)."""
+    import importlib
+
+    module, _, func = name.partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def run_shard(spec_path: str) -> None:
+    """Worker entry point of map_in_processes: run spec['target'] over spec['tasks'], write the results next to it."""
+    spec = Path(spec_path)
+    d = json.loads(spec.read_text())
+    fn = _target(d["target"])
+    write_json_atomic(spec.with_suffix(".out.json"), [fn(t) for t in d["tasks"]])
+
+
+def map_in_processes(target: str, tasks: list[dict], workers: int, work_dir: str | os.PathLike, progress: bool = True,
+                     desc: str = "rendering", unit: str = "item") -> list:
+    """Chapter 00. [f(t) for t in tasks] with f = target ('package.module:function'), in order.
+
+    With workers > 1 the tasks are split over that many fresh Python processes (tasks and results must be
+    JSON-serialisable; a worker's tuples come back as lists). Fresh processes, not fork: FluidSynth loads
+    soundfonts with OpenMP (torch's libgomp), and a process forked after that hangs in its first sfload.
+    A shard whose worker fails is made in this process instead.
+    """
+    import subprocess
+    import sys
+
+    from tqdm.auto import tqdm
+
+    from ..config import repo_root
+
+    done: dict[int, object] = {}
+    if workers > 1 and len(tasks) > 1:
+        work = Path(work_dir)
+        work.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "OMP_NUM_THREADS": "1",
+               "PYTHONPATH": os.pathsep.join([str(repo_root()), os.environ.get("PYTHONPATH", "")])}
+        code = "import sys; from course_lib.data.common import run_shard; run_shard(sys.argv[1])"
+        procs = []
+        for w in range(workers):
+            spec = work / f"shard-{w}.json"
+            spec.write_text(json.dumps({"target": target, "tasks": tasks[w::workers]}))
+            procs.append((w, spec, subprocess.Popen([sys.executable, "-c", code, str(spec)], env=env,
+                                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
+        for w, spec, proc in tqdm(procs, desc=desc, unit="worker", disable=not progress):
+            _, err = proc.communicate()
+            out = spec.with_suffix(".out.json")
+            if proc.returncode == 0 and out.exists():
+                for k, result in zip(range(w, len(tasks), workers), json.loads(out.read_text())):
+                    done[k] = result
+            elif progress:
+                print(f"{desc}: worker {w} failed (exit {proc.returncode}): {err.strip()[-500:]}; doing its share here")
+    missing = [k for k in range(len(tasks)) if k not in done]
+    fn = _target(target)
+    for k in tqdm(missing, desc=desc, unit=unit, disable=not progress or not missing):
+        done[k] = fn(tasks[k])
+    return [done[k] for k in range(len(tasks))]

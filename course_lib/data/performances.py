@@ -49,7 +49,7 @@ import numpy as np
 
 from .. import config, midi
 from ..midi import END, PITCH, START, STEPS_PER_QUARTER, fold_to_piano, melody_tokens, tokens_to_notes
-from .common import SPLITS, BuildReport, DataError, atomic_path, read_wav, write_json_atomic
+from .common import SPLITS, BuildReport, DataError, atomic_path, map_in_processes, read_wav, write_json_atomic
 from .melodies import MIDI_SUFFIXES, load_melodies, split_of
 
 SAMPLE_RATE = 16000
@@ -379,7 +379,8 @@ def _make_piece(task: dict) -> tuple[dict, list[dict]]:
     import soundfile as sf
 
     pid, folder, seconds, sr = task["id"], Path(task["folder"]), task["seconds"], task["sample_rate"]
-    pm, meta = make_performance(task["notes"], np.random.default_rng([task["seed"], 1, task["k"]]), SYNTH_PROGRAMS,
+    notes = np.asarray(task["notes"], dtype=np.int32).reshape(-1, 5)  # a list when the task went through JSON
+    pm, meta = make_performance(notes, np.random.default_rng([task["seed"], 1, task["k"]]), SYNTH_PROGRAMS,
                                 task["controllers"], task["n_bars"], tune_id=task["tune_id"])
     fixes = []
     gain, x = GAIN, render_performance(pm, seconds, sr, GAIN)
@@ -395,54 +396,6 @@ def _make_piece(task: dict) -> tuple[dict, list[dict]]:
              "n_bars": task["n_bars"], "n_notes": meta["n_notes"], "seconds": seconds, "sample_rate": sr,
              "gain": gain, "peak": round(float(np.abs(x).max()), 4)}
     return entry, fixes
-
-
-def _make_shard(spec_path: str) -> None:
-    """Worker entry point: make the pieces listed in a JSON spec file, write their results next to it."""
-    spec = Path(spec_path)
-    tasks = json.loads(spec.read_text())
-    results = [_make_piece({**t, "notes": np.asarray(t["notes"], dtype=np.int32).reshape(-1, 5)}) for t in tasks]
-    write_json_atomic(spec.with_suffix(".out.json"), results)
-
-
-def _make_pieces(tasks: list[dict], workers: int, progress: bool) -> list[tuple[dict, list[dict]]]:
-    """Run _make_piece over tasks, in `workers` fresh Python processes when workers > 1; results in task order.
-
-    Fresh processes, not fork: FluidSynth loads soundfonts with OpenMP (torch's libgomp), and a process forked
-    after that hangs in its first sfload. A shard whose worker fails is made in this process instead.
-    """
-    import subprocess
-    import sys
-
-    from tqdm.auto import tqdm
-
-    done: dict[int, tuple[dict, list[dict]]] = {}
-    if workers > 1 and len(tasks) > 1:
-        work = Path(tasks[0]["folder"]).parent / "work"
-        work.mkdir(exist_ok=True)
-        env = {**os.environ, "OMP_NUM_THREADS": "1",
-               "PYTHONPATH": os.pathsep.join([str(config.repo_root()), os.environ.get("PYTHONPATH", "")])}
-        code = "import sys; from course_lib.data.performances import _make_shard; _make_shard(sys.argv[1])"
-        procs = []
-        for w in range(workers):
-            shard = [{**t, "notes": np.asarray(t["notes"]).tolist()} for t in tasks[w::workers]]
-            spec = work / f"shard-{w}.json"
-            spec.write_text(json.dumps(shard))
-            procs.append((w, spec, subprocess.Popen([sys.executable, "-c", code, str(spec)], env=env,
-                                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
-        for w, spec, proc in tqdm(procs, desc="rendering performances", unit="worker", disable=not progress):
-            _, err = proc.communicate()
-            out = spec.with_suffix(".out.json")
-            if proc.returncode == 0 and out.exists():
-                for k, (entry, fixes) in zip(range(w, len(tasks), workers), json.loads(out.read_text())):
-                    done[k] = (entry, fixes)
-            elif progress:
-                print(f"performances: worker {w} failed (exit {proc.returncode}): {err.strip()[-500:]}; "
-                      f"making its pieces here")
-    missing = [k for k in range(len(tasks)) if k not in done]
-    for k in tqdm(missing, desc="rendering performances", unit="piece", disable=not progress or not missing):
-        done[k] = _make_piece(tasks[k])
-    return [done[k] for k in range(len(tasks))]
 
 
 def build_performances(out_dir: str | os.PathLike, n: int, melodies_dir: str | os.PathLike | None = None,
@@ -474,12 +427,13 @@ def build_performances(out_dir: str | os.PathLike, n: int, melodies_dir: str | o
     with atomic_path(out_dir) as tmp:
         (tmp / "midi").mkdir(parents=True)
         (tmp / "audio").mkdir()
-        tasks = [{"k": k, "id": f"perf-{k:05d}", "folder": str(tmp), "notes": melodies.notes[ti],
+        tasks = [{"k": k, "id": f"perf-{k:05d}", "folder": str(tmp), "notes": melodies.notes[ti].tolist(),
                   "tune_id": melodies.meta[ti]["tune_id"], "split": melodies.meta[ti]["split"], "seed": seed,
                   "controllers": audible, "n_bars": n_bars, "seconds": seconds, "sample_rate": sample_rate}
                  for k, ti in enumerate(tunes)]
         index = []
-        for entry, fixes in _make_pieces(tasks, workers, progress):
+        for entry, fixes in map_in_processes("course_lib.data.performances:_make_piece", tasks, workers, tmp.parent / "work",
+                                             progress, desc="rendering performances", unit="piece"):
             index.append(entry)
             report.fixed += fixes
         report.kept = len(index)
