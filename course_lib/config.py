@@ -53,7 +53,7 @@ SIZES: dict[str, dict[str, Any]] = {
                  "unet_channels": [16, 32, 32], "emb_dim": 32, "epochs": 1, "batch_size": 32, "lr": 1e-3,
                  "note_steps": [4, 8], "main_steps": 8, "ref_steps": 12, "n_samples": 16, "n_listen": 2, "gl_iters": 4},
         # ch09: HDAE baseline vs paper 004's multiscale model on clips; stage_epochs = progressive stages 1, 2, 3
-        "ch09": {"seeds": [0], "n_mels": 64, "n_frames": 32, "latent_channels": 4, "enc_channels": [16, 32, 32],
+        "ch09": {"seeds": [0], "n_mels": 64, "n_frames": 32, "n_fft": 1024, "latent_channels": 4, "enc_channels": [16, 32, 32],
                  "unet_channels": [16, 32, 32, 32], "emb_dim": 32, "stage_epochs": [1, 1, 1], "batch_size": 32,
                  "lr": 1e-3, "p_level_dropout": 0.14, "oracle_epochs": 2, "oracle_channels": [8, 16],
                  "decode_steps": 4, "n_eval": 12, "n_swap": 12, "train_repeat": False, "gl_iters": 4},
@@ -96,7 +96,7 @@ SIZES: dict[str, dict[str, Any]] = {
                  "n_frames": 64, "n_fft": 1024, "hop": 256, "unet_channels": [64, 96, 128], "emb_dim": 64, "epochs": 50,
                  "batch_size": 64, "lr": 1e-3, "note_steps": [4, 8, 18, 32], "main_steps": 18, "ref_steps": 128, "n_samples": 256,
                  "n_listen": 3, "gl_iters": 32},
-        "ch09": {"seeds": [0], "n_mels": 64, "n_frames": 32, "latent_channels": 16, "enc_channels": [32, 64, 64],
+        "ch09": {"seeds": [0], "n_mels": 64, "n_frames": 32, "n_fft": 1024, "latent_channels": 16, "enc_channels": [32, 64, 64],
                  "unet_channels": [48, 96, 96, 96], "emb_dim": 64, "stage_epochs": [25, 25, 25], "batch_size": 64,
                  "lr": 1e-3, "p_level_dropout": 0.14, "oracle_epochs": 15, "oracle_channels": [32, 64],
                  "decode_steps": 10, "n_eval": 100, "n_swap": 100, "train_repeat": True, "gl_iters": 32},
@@ -142,7 +142,7 @@ SIZES: dict[str, dict[str, Any]] = {
                  "emb_dim": 128, "epochs": 60, "batch_size": 256, "lr": 5e-4, "note_steps": [4, 8, 18, 32, 64],
                  "main_steps": 18, "ref_steps": 256, "n_samples": 1000, "n_listen": 4, "gl_iters": 64},
         # paper 004's sizes: 32 latent channels, U-Net channels [64, 256, 512, 512, 1024]
-        "ch09": {"seeds": [0], "n_mels": 64, "n_frames": 32, "latent_channels": 32, "enc_channels": [64, 128, 256],
+        "ch09": {"seeds": [0], "n_mels": 64, "n_frames": 32, "n_fft": 1024, "latent_channels": 32, "enc_channels": [64, 128, 256],
                  "unet_channels": [64, 256, 512, 512, 1024], "emb_dim": 256, "stage_epochs": [60, 60, 60],
                  "batch_size": 128, "lr": 2e-4, "p_level_dropout": 0.14, "oracle_epochs": 30,
                  "oracle_channels": [64, 128], "decode_steps": 18, "n_eval": 400, "n_swap": 400, "train_repeat": True,

@@ -18,3 +18,15 @@ from hypothesis import settings  # noqa: E402
 # the same examples on every run: a property test that fails once fails every time
 settings.register_profile("course", derandomize=True, deadline=None)
 settings.load_profile("course")
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models: one CPU thread is faster than several (and shares a busy machine better). Use it in a module
+    with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -15,13 +15,7 @@ SMALL = dict(n_mels=M, n_frames=T, latent_channels=C, enc_channels=(8, 16, 16), 
              emb_dim=16, groups=4)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models are tiny: one CPU thread is faster than several (and shares a busy machine better)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see conftest.py
 
 
 def model(kind: str = "multiscale", seed: int = 0, perturb: bool = True, **kw) -> H.HierarchicalDiffusionAE:

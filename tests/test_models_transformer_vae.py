@@ -14,13 +14,7 @@ V, L, Z = 12, 16, 8
 SMALL = dict(d_model=32, n_heads=2, n_layers=2, latent=Z, dropout=0.1, n_memory=2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models are tiny: one CPU thread is faster than several (and shares a busy machine better)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see conftest.py
 
 
 def tiny(seed: int = 0, **kw) -> TV.TransformerVAE:

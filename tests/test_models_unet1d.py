@@ -11,13 +11,7 @@ from course_lib.models.unet1d import MLPDenoiser, NoiseEmbedding, UNet1d
 SMALL = dict(channels=(16, 32, 32), emb_dim=32, groups=4)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models are tiny: one CPU thread is faster than several (and shares a busy machine better)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see conftest.py
 
 
 def perturbed(net: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
