@@ -1,5 +1,7 @@
 """course_lib: the helper library of the course "Generative models for music"."""
-from .config import Context, Cfg, pick_device, profile_name, seed_everything, setup, sizes
+from .context import Context, pick_device, seed_everything, setup
+from .sizes import Cfg, chapter_sizes, data_sizes, profile_name, resolve
 
-__all__ = ["Context", "Cfg", "pick_device", "profile_name", "seed_everything", "setup", "sizes"]
+__all__ = ["Context", "Cfg", "chapter_sizes", "data_sizes", "pick_device", "profile_name", "resolve",
+           "seed_everything", "setup"]
 __version__ = "0.1.0"

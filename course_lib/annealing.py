@@ -12,66 +12,55 @@ from typing import Callable
 
 import numpy as np
 
+from .checks import is_real, non_negative_real, positive_int, positive_real, probability
+
 Schedule = Callable[[int], float]
 SCHEDULES = ("constant", "linear", "cosine", "logistic", "cyclical", "restart", "musicvae")
 
 
-def _step(e: float) -> float:
-    if not e >= 0:  # also refuses NaN
-        raise ValueError(f"the step / epoch must be >= 0, got {e}")
-    return float(e)
-
-
-def _warmup(W: float) -> float:
-    if not W > 0:
-        raise ValueError(f"the warm-up W must be > 0, got {W}")
-    return float(W)
-
-
-def _baseline(b: float) -> float:
-    if not 0 <= b <= 1:
-        raise ValueError(f"the baseline b must lie in [0, 1], got {b}")
-    return float(b)
-
-
 def constant(e: float, beta: float = 1.0) -> float:
-    """Chapter 05. The plain (beta-)ELBO: the same beta at every step."""
-    _step(e)
-    if not beta >= 0:
-        raise ValueError(f"beta must be >= 0, got {beta}")
-    return float(beta)
+    """The plain (beta-)ELBO: the same beta at every step. Notebook: 05_kl_annealing."""
+    non_negative_real("e", e)
+    return non_negative_real("beta", beta)
 
 
 def linear(e: float, W: float, b: float = 0.0) -> float:
-    """Chapter 05. Paper 002's linear warm-up: b + (1 - b) t with t = min(e / W, 1)."""
-    t = min(_step(e) / _warmup(W), 1.0)
-    b = _baseline(b)
+    """Paper 002's linear warm-up: b + (1 - b) t with t = min(e / W, 1). Notebook: 05_kl_annealing."""
+    t = min(non_negative_real("e", e) / positive_real("W", W), 1.0)
+    b = probability("b", b, include_one=True)
     return b + (1 - b) * t
 
 
 def cosine(e: float, W: float, b: float = 0.0) -> float:
-    """Chapter 05. Paper 002's cosine warm-up: b + (1 - b) (cos(pi (t - 1)) + 1) / 2 with t = min(e / W, 1)."""
-    t = min(_step(e) / _warmup(W), 1.0)
-    b = _baseline(b)
+    """Paper 002's cosine warm-up: b + (1 - b) (cos(pi (t - 1)) + 1) / 2 with t = min(e / W, 1).
+
+    Notebook: 05_kl_annealing
+    """
+    t = min(non_negative_real("e", e) / positive_real("W", W), 1.0)
+    b = probability("b", b, include_one=True)
     return b + (1 - b) * (math.cos(math.pi * (t - 1)) + 1) / 2
 
 
 def logistic(e: float, W: float, b: float = 0.0) -> float:
-    """Chapter 05. Paper 002's logistic warm-up: b + (1 - b) / (1 + exp(W / 2 - e)), centred on e = W / 2.
+    """Paper 002's logistic warm-up: b + (1 - b) / (1 + exp(W / 2 - e)), centred on e = W / 2.
 
     It is not clamped: at e = W it is still short of 1 (0.98381 for W = 8, b = 0.1, the paper's last logged value).
+
+    Notebook: 05_kl_annealing
     """
-    e, W, b = _step(e), _warmup(W), _baseline(b)
+    e, W, b = non_negative_real("e", e), positive_real("W", W), probability("b", b, include_one=True)
     return b + (1 - b) / (1 + math.exp(W / 2 - e))
 
 
 def cyclical(step: float, total_steps: int, n_cycles: int = 4, ratio: float = 0.5, beta_max: float = 1.0) -> float:
-    """Chapter 05. Fu et al. (2019): n_cycles cycles over total_steps; in each, beta rises linearly from 0 to
-    beta_max over the first `ratio` of the cycle and stays there for the rest."""
-    step = _step(step)
-    if total_steps <= 0 or n_cycles <= 0:
-        raise ValueError(f"total_steps and n_cycles must be > 0, got {total_steps} and {n_cycles}")
-    if not 0 < ratio <= 1:
+    """Fu et al. (2019): n_cycles cycles over total_steps; in each, beta rises linearly from 0 to
+    beta_max over the first `ratio` of the cycle and stays there for the rest.
+
+    Notebook: 05_kl_annealing
+    """
+    step = non_negative_real("step", step)
+    total_steps, n_cycles = positive_int("total_steps", total_steps), positive_int("n_cycles", n_cycles)
+    if not is_real(ratio) or not 0 < ratio <= 1:
         raise ValueError(f"ratio must lie in (0, 1], got {ratio}")
     period = total_steps / n_cycles
     tau = (step % period) / period
@@ -79,23 +68,32 @@ def cyclical(step: float, total_steps: int, n_cycles: int = 4, ratio: float = 0.
 
 
 def restart(e: float, W: float, b: float = 0.0, shape: str = "logistic") -> float:
-    """Chapter 05. Paper 002's "cyclical" schedule: one of its warm-ups with the epoch restarted every W epochs (e mod W)."""
+    """Paper 002's "cyclical" schedule: one of its warm-ups with the epoch restarted every W epochs (e mod W).
+
+    Notebook: 05_kl_annealing
+    """
     fn = {"linear": linear, "cosine": cosine, "logistic": logistic}.get(shape)
     if fn is None:
         raise ValueError(f"shape must be 'linear', 'cosine' or 'logistic', got {shape!r}")
-    W = _warmup(W)
-    return fn(_step(e) % W, W, b)
+    W = positive_real("W", W)
+    return fn(non_negative_real("e", e) % W, W, b)
 
 
 def musicvae(step: float, rate: float = 0.99999, beta_max: float = 0.2) -> float:
-    """Chapter 05. MusicVAE's schedule: (1 - rate^step) * beta_max, an exponential approach to beta_max."""
-    if not 0 < rate < 1:
+    """MusicVAE's schedule: (1 - rate^step) * beta_max, an exponential approach to beta_max.
+
+    Notebook: 05_kl_annealing
+    """
+    if not is_real(rate) or not 0 < rate < 1:
         raise ValueError(f"rate must lie in (0, 1), got {rate}")
-    return (1 - float(rate) ** _step(step)) * float(beta_max)
+    return (1 - float(rate) ** non_negative_real("step", step)) * float(beta_max)
 
 
 def make_schedule(name: str, **kw) -> Schedule:
-    """Chapter 05. A schedule by name with its settings fixed: make_schedule('logistic', W=8, b=0.1)(4) == 0.55."""
+    """A schedule by name with its settings fixed: make_schedule('logistic', W=8, b=0.1)(4) == 0.55.
+
+    Notebook: 05_kl_annealing
+    """
     fns = {"constant": constant, "linear": linear, "cosine": cosine, "logistic": logistic, "cyclical": cyclical,
            "restart": restart, "musicvae": musicvae}
     if name not in fns:
@@ -112,5 +110,8 @@ def make_schedule(name: str, **kw) -> Schedule:
 
 
 def values(schedule: Schedule, n: int, start: int = 0) -> np.ndarray:
-    """Chapter 05. The schedule at steps start, ..., start + n - 1 as a float64 array (for plots and tests)."""
+    """The schedule at steps start, ..., start + n - 1 as a float64 array (for plots and tests).
+
+    Notebook: 05_kl_annealing
+    """
     return np.array([schedule(s) for s in range(start, start + int(n))], dtype=np.float64)

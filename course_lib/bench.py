@@ -23,10 +23,11 @@ import torch
 from torch import nn
 
 from . import audio
-from .config import SIZES, build_root, describe_device, pick_device, profile_name, seed_everything
-from .data.common import write_json_atomic
+from .context import build_root, describe_device, pick_device, seed_everything
+from .io import write_json_atomic
 from .models import autoencoders as ae
 from .models import spectral
+from .sizes import profile_name, resolve
 from .train import peak_memory_mb
 
 # Dense (no sparsity) bf16 tensor-core peaks in TFLOP/s, from the vendors' data sheets; matched in this order.
@@ -37,7 +38,7 @@ NSYNTH_SR = 16000
 
 
 def peak_bf16_tflops(device_name: str) -> float | None:
-    """Chapter 03, speed. The dense bf16 peak of a GPU named like torch.cuda.get_device_name(), or None if unknown."""
+    """The dense bf16 peak of a GPU named like torch.cuda.get_device_name(), or None if unknown."""
     for key, peak in PEAK_BF16_TFLOPS:
         if key.lower() in device_name.lower():
             return peak
@@ -51,7 +52,7 @@ def _sync(device: torch.device) -> None:
 
 def time_steps(step: Callable[[], Any], device: torch.device, warmup: int = 2, steps: int = 5,
                repeats: int = 3) -> list[float]:
-    """Chapter 03, speed. Seconds per step of `step()`, one median-able value per repetition, warm-up steps excluded."""
+    """Seconds per step of `step()`, one median-able value per repetition, warm-up steps excluded."""
     if warmup < 0 or steps < 1 or repeats < 1:
         raise ValueError(f"need warmup >= 0, steps >= 1, repeats >= 1; got {warmup}, {steps}, {repeats}")
     for _ in range(warmup):
@@ -72,7 +73,7 @@ def _optimizer(model: nn.Module, device: torch.device) -> torch.optim.Optimizer:
 
 
 def train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, device: torch.device) -> None:
-    """Chapter 03, speed. One autoencoder training step on x (MSE to the input; bf16 autocast on CUDA, loss in fp32)."""
+    """One autoencoder training step on x (MSE to the input; bf16 autocast on CUDA, loss in fp32)."""
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
         out = model(x)
     out = out[0] if isinstance(out, tuple) else out  # a VAE returns (x_hat, mu, logvar)
@@ -84,7 +85,7 @@ def train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, de
 
 def _cases(profile: str) -> list[dict[str, Any]]:
     """The chapter models at this profile's sizes, each with its input and the audio one example holds."""
-    s = SIZES[profile]
+    s = resolve(profile)
     cases = []
     c2 = s["ch02"]
     for kind in ("fc", "conv"):
@@ -118,7 +119,7 @@ def _input_fn(spec: tuple, batch: int, device: torch.device, g: torch.Generator)
 
 def bench_model(case: dict[str, Any], device: torch.device, warmup: int, steps: int, repeats: int,
                 compile: bool = False) -> dict[str, Any]:
-    """Chapter 03, speed. Median training-step time, throughput, peak memory and TFLOP/s of one chapter model."""
+    """Median training-step time, throughput, peak memory and TFLOP/s of one chapter model."""
     seed_everything(0, deterministic=False)
     g = torch.Generator().manual_seed(0)
     model = case["build"]().to(device)
@@ -159,8 +160,8 @@ class PerItemNotes(torch.utils.data.Dataset):
 
 
 def fast_vs_per_item(profile: str, device: torch.device, n_notes: int, repeats: int = 3) -> dict[str, Any]:
-    """Chapter 03, speed. Notes/s of chapter 03's model: device-resident waveforms + batched STFT vs a per-item DataLoader."""
-    c3 = SIZES[profile]["ch03"]
+    """Notes/s of chapter 03's model: device-resident waveforms + batched STFT vs a per-item DataLoader."""
+    c3 = resolve(profile)["ch03"]
     n = int(c3["seconds"] * NSYNTH_SR)
     batch = c3["batch_size"]
     n_notes = max(n_notes, 2 * batch)
@@ -203,7 +204,7 @@ def _slug(name: str) -> str:
 
 def run(profile: str | None = None, out_dir: str | Path | None = None, compile: bool = False, warmup: int = 2,
         steps: int = 5, repeats: int = 3, pipeline_notes: int = 256, quiet: bool = False) -> dict[str, Any]:
-    """Chapter 03, speed. Benchmark every chapter model of a profile on this machine's device; write and return the JSON."""
+    """Benchmark every chapter model of a profile on this machine's device; write and return the JSON."""
     prof = profile_name(profile)
     device = pick_device()
     if device.type == "cuda":
@@ -232,7 +233,7 @@ def run(profile: str | None = None, out_dir: str | Path | None = None, compile: 
 
 
 def table(result: dict[str, Any]) -> str:
-    """Chapter 03, speed. A markdown table of a benchmark result."""
+    """A markdown table of a benchmark result."""
     lines = [f"Benchmark on {result['device']} ({result['profile']} sizes, torch {result['torch']}; {result['method']})", "",
              "| model | batch | params | ms / step | examples / s | audio s / s | peak MB | TFLOP/s | of bf16 peak |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -248,7 +249,7 @@ def table(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Chapter 03, speed. Command line of `make bench`."""
+    """Command line of `make bench`."""
     ap = argparse.ArgumentParser(prog="python -m course_lib.bench", description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default=None, help="sizes to benchmark (default: gpu with CUDA, else cpu)")
     ap.add_argument("--out", default=None, help="folder for <device>.json (default build/bench)")

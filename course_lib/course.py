@@ -1,4 +1,4 @@
-"""Run the whole course: execute every notebook, gather findings into the report (Chapter 00).
+"""Run the whole course: execute every notebook, gather findings into the report.
 
     python -m course_lib.course run [--profile cpu] [--only 00 01]
     python -m course_lib.course report [--profile cpu]
@@ -13,18 +13,22 @@ import sys
 import time
 from pathlib import Path
 
-from .config import build_root, profile_name, repo_root
+from .context import build_root, repo_root
+from .sizes import profile_name
 from .results import claims_table, load_findings, results_dir, update_readme, write_report
 
 
 def check_environment(profile: str | None = None) -> list[dict[str, object]]:
-    """Chapter 00. Check Python, torch/torchaudio, device, FluidSynth, soundfont and data; each row has a fix."""
+    """Check Python, torch/torchaudio, device, FluidSynth, soundfont and data; each row has a fix.
+
+    Notebook: 00_start_here
+    """
     import platform
 
     import torch
 
-    from . import data, midi
-    from .config import describe_device, pick_device
+    from . import data, synth
+    from .context import describe_device, pick_device
 
     profile = profile_name(profile)
     rows: list[dict[str, object]] = []
@@ -47,13 +51,13 @@ def check_environment(profile: str | None = None) -> list[dict[str, object]]:
     want_gpu = profile == "gpu"
     row("device", dev.type == "cuda" or not want_gpu, describe_device(dev),
         "the gpu profile needs CUDA: check `nvidia-smi` and the driver (README, Troubleshooting), or use COURSE_PROFILE=cpu")
-    fs_ok = midi.fluidsynth_available()
-    row("FluidSynth", fs_ok, "renders MIDI" if fs_ok else "missing", midi.FLUIDSYNTH_FIX.splitlines()[1].strip())
-    sf2 = midi.soundfont_path()
+    fs_ok = synth.fluidsynth_available()
+    row("FluidSynth", fs_ok, "renders MIDI" if fs_ok else "missing", synth.FLUIDSYNTH_FIX.splitlines()[1].strip())
+    sf2 = synth.soundfont_path()
     row("soundfont", sf2.exists(), str(sf2), "reinstall pretty_midi (it ships TimGM6mb.sf2) or set COURSE_SOUNDFONT")
     for kind in data.KINDS:
         path = data.dataset_path(kind, profile)
-        ok = data.is_built(kind, profile) or (bool(os.environ.get(f"COURSE_{kind.upper()}")) and path.exists())
+        ok = data.is_built(kind, profile) or (bool(os.environ.get(data.dataset_kind(kind).env)) and path.exists())
         row(f"data: {kind}", ok, str(path), f"make data PROFILE={profile}  (or: python -m course_lib.data build --profile {profile})")
     try:
         import ipywidgets
@@ -65,7 +69,7 @@ def check_environment(profile: str | None = None) -> list[dict[str, object]]:
 
 
 def environment_table(rows: list[dict[str, object]]) -> str:
-    """Chapter 00. The environment check as a Markdown table."""
+    """The environment check as a Markdown table. Notebook: 00_start_here."""
     out = ["| check | status | detail | fix |", "|---|---|---|---|"]
     for r in rows:
         out.append(f"| {r['check']} | {'ok' if r['ok'] else 'MISSING'} | {r['detail']} | {r['fix']} |")
@@ -73,7 +77,7 @@ def environment_table(rows: list[dict[str, object]]) -> str:
 
 
 def notebook_paths(only: list[str] | None = None) -> list[Path]:
-    """Chapter 00. The course notebooks in order (optionally only those whose number is in `only`)."""
+    """The course notebooks in order (optionally only those whose number is in `only`)."""
     paths = sorted((repo_root() / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if only:
         wanted = {f"{int(o):02d}" for o in only}
@@ -82,7 +86,7 @@ def notebook_paths(only: list[str] | None = None) -> list[Path]:
 
 
 def run_notebook(path: Path, profile: str, out_dir: Path, timeout: int = 1800) -> tuple[bool, float, str]:
-    """Chapter 00. Execute one notebook in `profile`; save the executed copy in out_dir; (ok, seconds, error)."""
+    """Execute one notebook in `profile`; save the executed copy in out_dir; (ok, seconds, error)."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -105,7 +109,10 @@ def run_notebook(path: Path, profile: str, out_dir: Path, timeout: int = 1800) -
 
 
 def run(profile: str | None = None, only: list[str] | None = None) -> int:
-    """Chapter 00. Execute the notebooks, write build/report.md|html, print the findings table; exit code."""
+    """Execute the notebooks, write build/report.md|html, print the findings table; exit code.
+
+    Notebook: 02_fc_vs_conv_autoencoders
+    """
     profile = profile_name(profile)
     out_dir = build_root() / "notebooks"
     paths = notebook_paths(only)
@@ -125,7 +132,10 @@ def run(profile: str | None = None, only: list[str] | None = None) -> int:
 
 
 def report(profile: str | None = None, readme: bool = True) -> Path:
-    """Chapter 00. Rebuild build/report.md and .html from build/results; refresh the README table; print it."""
+    """Rebuild build/report.md and .html from build/results; refresh the README table; print it.
+
+    Notebook: 00_start_here
+    """
     profile = profile_name(profile)
     out = write_report(profile)
     found = load_findings(results_dir(profile))
@@ -140,7 +150,10 @@ def report(profile: str | None = None, readme: bool = True) -> Path:
 
 
 def reference(profile: str | None = None) -> list[Path]:
-    """Chapter 00. Copy build/results/<profile>/*.json into notebooks/results/<profile>/ (the committed reference)."""
+    """Copy build/results/<profile>/*.json into notebooks/results/<profile>/ (the committed reference).
+
+    Notebook: 02_fc_vs_conv_autoencoders
+    """
     profile = profile_name(profile)
     if profile == "smoke":
         raise SystemExit("smoke runs only check that things run; reference results are cpu or gpu runs")
@@ -156,7 +169,7 @@ def reference(profile: str | None = None) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Chapter 00. Command line: run | report | reference."""
+    """Command line: run | report | reference. Notebook: 04_variational_autoencoders."""
     ap = argparse.ArgumentParser(prog="python -m course_lib.course", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("command", choices=["run", "report", "reference"])

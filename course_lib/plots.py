@@ -1,4 +1,4 @@
-"""Plots and audio players: every sound shown as a picture and playable (Chapter 00)."""
+"""Plots and audio players: every sound shown as a picture and playable."""
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -15,7 +15,7 @@ def _np(x: Any) -> np.ndarray:
 
 
 def waveform(x: Any, sr: int, ax=None, title: str | None = None, max_seconds: float | None = None):
-    """Chapter 00. Plot a waveform against time in seconds."""
+    """Plot a waveform against time in seconds. Notebook: 01_audio_and_midi."""
     y = _np(x).reshape(-1)
     if max_seconds is not None:
         y = y[: int(max_seconds * sr)]
@@ -31,7 +31,10 @@ def waveform(x: Any, sr: int, ax=None, title: str | None = None, max_seconds: fl
 
 def spectrogram(x: Any, sr: int, ax=None, title: str | None = None, n_fft: int = 1024, hop: int = 256,
                 mel: bool = False, n_mels: int = 128, top_db: float = 80.0, colorbar: bool = False):
-    """Chapter 00. Plot a (mel) spectrogram in dB, time in seconds, frequency in Hz (or mel bins)."""
+    """Plot a (mel) spectrogram in dB, time in seconds, frequency in Hz (or mel bins).
+
+    Notebook: 03_spectrogram_autoencoders
+    """
     from . import audio
 
     t = torch.as_tensor(_np(x).reshape(-1))
@@ -57,7 +60,10 @@ def spectrogram(x: Any, sr: int, ax=None, title: str | None = None, n_fft: int =
 
 
 def player(x: Any, sr: int, max_seconds: float = 6.0, normalize: bool = False):
-    """Chapter 00. An IPython audio player; loudness is kept unless normalize=True; clipped to max_seconds."""
+    """An IPython audio player; loudness is kept unless normalize=True; clipped to max_seconds.
+
+    Notebook: 03_spectrogram_autoencoders
+    """
     from IPython.display import Audio
 
     y = _np(x).reshape(-1)[: int(max_seconds * sr)]
@@ -70,7 +76,7 @@ def player(x: Any, sr: int, max_seconds: float = 6.0, normalize: bool = False):
 
 def listen(x: Any, sr: int, title: str | None = None, max_seconds: float = 6.0, mel: bool = False,
            show: bool = True):
-    """Chapter 00. A spectrogram (with the waveform above it) paired with a player, displayed together."""
+    """A spectrogram (with the waveform above it) paired with a player, displayed together. Notebook: 00_start_here."""
     fig, (a0, a1) = plt.subplots(2, 1, figsize=(8, 3.6), height_ratios=[1, 2.2], sharex=True)
     y = _np(x).reshape(-1)[: int(max_seconds * sr)]
     waveform(y, sr, ax=a0, title=title)
@@ -88,7 +94,10 @@ def listen(x: Any, sr: int, title: str | None = None, max_seconds: float = 6.0, 
 
 def piano_roll(roll: Any, ax=None, title: str | None = None, low: int = 21, steps_per_bar: int = 16,
                crop: bool = True):
-    """Chapter 00. Show an (88, T) piano roll; bar lines every steps_per_bar steps; cropped to the used pitches."""
+    """Show an (88, T) piano roll; bar lines every steps_per_bar steps; cropped to the used pitches.
+
+    Notebook: 00_start_here
+    """
     r = _np(roll)
     if r.ndim != 2:
         raise ValueError(f"piano_roll expects (pitches, steps), got shape {r.shape}")
@@ -110,7 +119,7 @@ def piano_roll(roll: Any, ax=None, title: str | None = None, low: int = 21, step
 
 def curves(series: dict[str, Sequence[float]], ax=None, title: str | None = None, xlabel: str = "epoch",
            ylabel: str | None = None, logy: bool = False, x: Sequence[float] | None = None):
-    """Chapter 00. Line plot of named series (e.g. training and validation loss)."""
+    """Line plot of named series (e.g. training and validation loss). Notebook: 05_kl_annealing."""
     ax = ax or plt.subplots(figsize=(6, 3.2))[1]
     for name, ys in series.items():
         xs = list(x) if x is not None else list(range(len(ys)))
@@ -129,13 +138,13 @@ def curves(series: dict[str, Sequence[float]], ax=None, title: str | None = None
 
 def history(hist, keys: Sequence[str] = ("train_loss", "val_loss"), ax=None, title: str | None = None,
             logy: bool = False):
-    """Chapter 00. Plot columns of a train.History against epoch."""
+    """Plot columns of a train.History against epoch. Notebook: 02_fc_vs_conv_autoencoders."""
     return curves({k: hist.series(k) for k in keys if hist.series(k)}, ax=ax, title=title, logy=logy,
                   x=hist.series("epoch"))
 
 
 def magnitude_spectrum(x: Any, sr: int, ax=None, label: str | None = None, db: bool = True):
-    """Chapter 00. |RFFT| of a whole signal against frequency in Hz (dB by default)."""
+    """|RFFT| of a whole signal against frequency in Hz (dB by default). Notebook: 01_audio_and_midi."""
     y = _np(x).reshape(-1)
     mag = np.abs(np.fft.rfft(y)) / max(len(y), 1)
     f = np.fft.rfftfreq(len(y), 1 / sr)

@@ -1,4 +1,4 @@
-"""Findings files (paper reports / we measured / verdict), the course report and the README results table (Chapter 00)."""
+"""Findings files (paper reports / we measured / verdict), the course report and the README results table."""
 from __future__ import annotations
 
 import json
@@ -8,19 +8,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .config import build_root, repo_root
-from .data.common import atomic_path, write_json_atomic
+from .context import build_root, repo_root
+from .io import atomic_path, write_json_atomic
 
 VERDICTS = ("reproduced", "partly", "not reproduced", "not tested")
 
 
 def verdict(holds: bool, partly: bool = False) -> str:
-    """Chapter 00. Turn a measured test into a verdict: 'reproduced', else 'partly' when partly, else 'not reproduced'."""
+    """Turn a measured test into a verdict: 'reproduced', else 'partly' when partly, else 'not reproduced'.
+
+    Notebook: 00_start_here
+    """
     return "reproduced" if holds else ("partly" if partly else "not reproduced")
 
 
 def results_dir(profile: str) -> Path:
-    """Chapter 00. build/results/<profile>/: where notebooks write their findings."""
+    """Build/results/<profile>/: where notebooks write their findings."""
     return build_root() / "results" / profile
 
 
@@ -38,7 +41,7 @@ def _plain(value: Any) -> Any:
 
 
 class Findings:
-    """Chapter 00. The findings of one chapter run: claims with verdicts, metrics, figures; saved as JSON."""
+    """The findings of one chapter run: claims with verdicts, metrics, figures; saved as JSON."""
 
     def __init__(self, chapter: str, profile: str, device: str, seeds: list[int], device_type: str = "cpu"):
         self.chapter, self.profile, self.device, self.seeds = chapter, profile, device, list(seeds)
@@ -49,7 +52,7 @@ class Findings:
         self._t0 = time.perf_counter()
 
     def claim(self, id: str, paper: str, measured: Any, verdict: str, why: str | None = None) -> dict[str, Any]:
-        """Chapter 00. Record one tested claim; re-recording an id replaces it (cells may be re-run)."""
+        """Record one tested claim; re-recording an id replaces it (cells may be re-run). Notebook: 00_start_here."""
         if verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
         if verdict != "reproduced" and not why:
@@ -61,11 +64,14 @@ class Findings:
         return entry
 
     def metric(self, key: str, value: Any) -> None:
-        """Chapter 00. Record anything else the chapter measured."""
+        """Record anything else the chapter measured. Notebook: 00_start_here."""
         self.metrics[key] = _plain(value)
 
     def figure(self, name: str, fig) -> Path:
-        """Chapter 00. Save a key figure (PNG) for the report: build/results/<profile>/figures/<chapter>_<name>.png."""
+        """Save a key figure (PNG) for the report: build/results/<profile>/figures/<chapter>_<name>.png.
+
+        Notebook: 01_audio_and_midi
+        """
         if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
             raise ValueError(f"figure name {name!r}: use letters, digits, '_' and '-' only")
         path = results_dir(self.profile) / "figures" / f"{self.chapter}_{name}.png"
@@ -77,7 +83,7 @@ class Findings:
         return path
 
     def to_dict(self) -> dict[str, Any]:
-        """Chapter 00. The findings file's content, with wall time and peak memory measured now."""
+        """The findings file's content, with wall time and peak memory measured now."""
         from .train import peak_memory_mb
         import torch
 
@@ -87,12 +93,12 @@ class Findings:
                 "claims": self.claims, "metrics": self.metrics, "figures": self.figures}
 
     def save(self, path: str | os.PathLike | None = None) -> Path:
-        """Chapter 00. Write build/results/<profile>/<chapter>.json (atomically) and return its path."""
+        """Write build/results/<profile>/<chapter>.json (atomically) and return its path. Notebook: 00_start_here."""
         path = Path(path) if path else results_dir(self.profile) / f"{self.chapter}.json"
         return write_json_atomic(path, self.to_dict())
 
     def table(self) -> str:
-        """Chapter 00. The findings as a Markdown table."""
+        """The findings as a Markdown table."""
         return claims_table(self.claims)
 
     def _repr_markdown_(self) -> str:
@@ -110,7 +116,7 @@ def _fmt_measured(m: Any) -> str:
 
 
 def claims_table(claims: list[dict[str, Any]], chapter: str | None = None) -> str:
-    """Chapter 00. Markdown table: claim | paper reports | we measured | verdict."""
+    """Markdown table: claim | paper reports | we measured | verdict."""
     head = ("| chapter " if chapter is not None else "") + "| claim | paper reports | we measured | verdict |"
     sep = ("|---" if chapter is not None else "") + "|---|---|---|---|"
     rows = [head, sep]
@@ -124,7 +130,7 @@ def claims_table(claims: list[dict[str, Any]], chapter: str | None = None) -> st
 
 
 def load_findings(folder: str | os.PathLike) -> list[dict[str, Any]]:
-    """Chapter 00. Read every <chapter>.json in a folder, sorted by chapter; a broken file is named and skipped."""
+    """Read every <chapter>.json in a folder, sorted by chapter; a broken file is named and skipped."""
     out = []
     for p in sorted(Path(folder).glob("[0-9][0-9].json")):
         try:
@@ -138,7 +144,7 @@ def load_findings(folder: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 def write_report(profile: str, out: str | os.PathLike | None = None) -> Path:
-    """Chapter 00. Gather build/results/<profile>/*.json into build/report.md and build/report.html."""
+    """Gather build/results/<profile>/*.json into build/report.md and build/report.html."""
     folder = results_dir(profile)
     found = load_findings(folder)
     out = Path(out) if out else build_root() / "report.md"
@@ -178,7 +184,7 @@ README_END = "<!-- results:end -->"
 
 
 def readme_table(root: str | os.PathLike | None = None) -> str:
-    """Chapter 00. The README results table built from the committed notebooks/results/<profile>/*.json."""
+    """The README results table built from the committed notebooks/results/<profile>/*.json."""
     root = Path(root) if root else repo_root() / "notebooks" / "results"
     lines = ["| profile / device | chapter | claim | paper reports | we measured | verdict |", "|---|---|---|---|---|---|"]
     any_rows = False
@@ -194,7 +200,7 @@ def readme_table(root: str | os.PathLike | None = None) -> str:
 
 
 def update_readme(readme: str | os.PathLike | None = None, root: str | os.PathLike | None = None) -> bool:
-    """Chapter 00. Replace the table between the results markers in README.md; True when it changed."""
+    """Replace the table between the results markers in README.md; True when it changed."""
     readme = Path(readme) if readme else repo_root() / "README.md"
     text = readme.read_text()
     if README_START not in text or README_END not in text:

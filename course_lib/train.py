@@ -1,4 +1,4 @@
-"""The one training loop every chapter uses (Chapter 00): data on the device, early stopping, resumable checkpoints.
+"""The one training loop every chapter uses: data on the device, early stopping, resumable checkpoints.
 
 The same loop runs on several processes under PyTorch's launcher (`torchrun --nproc_per_node N script.py`, with
 `init_distributed()` at the top of the script): the model is wrapped in DistributedDataParallel, each global
@@ -6,6 +6,7 @@ batch is split between the ranks, losses and metrics are summed over ranks, and 
 """
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import resource
@@ -19,7 +20,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from .data.common import atomic_path
+from .io import atomic_path
 
 Batch = tuple[torch.Tensor, ...]
 LossFn = Callable[[nn.Module, Batch, "TrainState"], "torch.Tensor | tuple[torch.Tensor, dict[str, float]]"]
@@ -27,7 +28,7 @@ LossFn = Callable[[nn.Module, Batch, "TrainState"], "torch.Tensor | tuple[torch.
 
 @dataclass
 class TrainState:
-    """Where training is: passed to the loss function so schedules (e.g. beta) can depend on it (Chapter 00)."""
+    """Where training is: passed to the loss function so schedules (e.g. beta) can depend on it."""
 
     epoch: int = 0
     step: int = 0
@@ -38,7 +39,7 @@ class TrainState:
 
 @dataclass
 class History:
-    """Per-epoch records of a run (losses, validation metrics, seconds, peak memory) and its outcome (Chapter 00)."""
+    """Per-epoch records of a run (losses, validation metrics, seconds, peak memory) and its outcome."""
 
     records: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = -1  # epochs count from 0
@@ -48,43 +49,43 @@ class History:
     finished: bool = False
 
     def series(self, key: str) -> list[float]:
-        """Chapter 00. One column of the history, e.g. history.series('val_loss')."""
+        """One column of the history, e.g. history.series('val_loss'). Notebook: 02_fc_vs_conv_autoencoders."""
         return [r[key] for r in self.records if key in r]
 
     @property
     def epochs_run(self) -> int:
-        """Chapter 00. Number of epochs trained."""
+        """Number of epochs trained. Notebook: 02_fc_vs_conv_autoencoders."""
         return len(self.records)
 
     @property
     def seconds_per_epoch(self) -> float:
-        """Chapter 00. Mean training time of an epoch (validation excluded)."""
+        """Mean training time of an epoch (validation excluded). Notebook: 02_fc_vs_conv_autoencoders."""
         t = self.series("time_s")
         return sum(t) / len(t) if t else float("nan")
 
     @property
     def peak_mem_mb(self) -> float:
-        """Chapter 00. Highest peak memory recorded at the end of an epoch."""
+        """Highest peak memory recorded at the end of an epoch. Notebook: 02_fc_vs_conv_autoencoders."""
         m = self.series("peak_mem_mb")
         return max(m) if m else float("nan")
 
     def best(self) -> dict[str, float]:
-        """Chapter 00. The record of the best epoch."""
+        """The record of the best epoch. Notebook: 02_fc_vs_conv_autoencoders."""
         return next(r for r in self.records if r["epoch"] == self.best_epoch)
 
     def to_dict(self) -> dict[str, Any]:
-        """Chapter 00. The history as plain data (stored in checkpoints)."""
+        """The history as plain data (stored in checkpoints)."""
         return {"records": self.records, "best_epoch": self.best_epoch, "best_value": self.best_value,
                 "monitor": self.monitor, "stopped_early": self.stopped_early, "finished": self.finished}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "History":
-        """Chapter 00. Rebuild a History from to_dict()'s output."""
+        """Rebuild a History from to_dict()'s output."""
         return cls(**d)
 
 
 def peak_memory_mb(device: torch.device) -> float:
-    """Chapter 00. Peak memory since setup(): CUDA max_memory_allocated on GPU, the process's peak resident set on CPU."""
+    """Peak memory since setup(): CUDA max_memory_allocated on GPU, the process's peak resident set on CPU."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -92,7 +93,7 @@ def peak_memory_mb(device: torch.device) -> float:
 
 
 def as_batch(data: torch.Tensor | Sequence[torch.Tensor], device: torch.device) -> Batch:
-    """Chapter 00. Normalise a tensor or a tuple of tensors (same first dimension) and move it to the device once."""
+    """Normalise a tensor or a tuple of tensors (same first dimension) and move it to the device once."""
     tensors = (data,) if isinstance(data, torch.Tensor) else tuple(data)
     if not tensors:
         raise ValueError("train: empty data; pass a tensor or a tuple of tensors with the same first dimension")
@@ -105,9 +106,49 @@ def as_batch(data: torch.Tensor | Sequence[torch.Tensor], device: torch.device) 
     return tuple(t.to(device, non_blocking=True) for t in tensors)
 
 
+def steps_per_epoch(n: int, batch_size: int, drop_last: bool = False) -> int:
+    """Optimiser steps in one epoch over n examples: ceil(n / batch_size), or floor with drop_last."""
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    return n // batch_size if drop_last else -(-n // batch_size)
+
+
+def _concat(parts: list) -> Any:
+    """Concatenate per-batch outputs along the first dimension, keeping their structure (tuple, list, dict)."""
+    first = parts[0]
+    if isinstance(first, torch.Tensor):
+        return torch.cat(parts)
+    if isinstance(first, dict):
+        return {k: _concat([p[k] for p in parts]) for k in first}
+    if isinstance(first, (tuple, list)):
+        return type(first)(_concat([p[i] for p in parts]) for i in range(len(first)))
+    raise TypeError(f"batched_map: cannot concatenate outputs of type {type(first).__name__}")
+
+
+@torch.no_grad()
+def batched_map(fn: Callable[..., Any], *tensors: torch.Tensor, batch_size: int = 256, with_start: bool = False) -> Any:
+    """fn over consecutive slices of `tensors` (same first dimension), outputs concatenated, without gradients.
+
+    Outputs may be tensors or tuples, lists and dicts of them. with_start=True also passes `start=` (the index of
+    the slice's first row), e.g. to seed a generator per slice.
+    """
+    if not tensors:
+        raise ValueError("batched_map: give at least one tensor")
+    n = len(tensors[0])
+    if any(len(t) != n for t in tensors):
+        raise ValueError(f"batched_map: tensors disagree on the number of rows: {[len(t) for t in tensors]}")
+    if batch_size <= 0:
+        raise ValueError(f"batched_map: batch_size must be positive, got {batch_size}")
+    parts = [fn(*(t[i:i + batch_size] for t in tensors), **({"start": i} if with_start else {}))
+             for i in range(0, n, batch_size)]
+    if not parts:
+        raise ValueError("batched_map: no rows to map over")
+    return _concat(parts)
+
+
 def batches(data: Batch, batch_size: int, generator: torch.Generator | None = None, shuffle: bool = True,
             drop_last: bool = False, shard: tuple[int, int] = (0, 1)):
-    """Chapter 00. Yield batches by index gathers on the device (no per-item Python loading).
+    """Yield batches by index gathers on the device (no per-item Python loading).
 
     shard=(rank, world): every rank draws the same order and takes every world-th example of each global
     batch; a last global batch with fewer examples than ranks is dropped so that all ranks take the same steps.
@@ -129,7 +170,11 @@ def batches(data: Batch, batch_size: int, generator: torch.Generator | None = No
 
 
 def init_distributed() -> tuple[int, int]:
-    """README, Speed and scale. Under torchrun: join the process group (NCCL on GPUs, gloo on CPUs); (rank, world)."""
+    """Under torchrun: join the process group (NCCL on GPUs, gloo on CPUs); (rank, world).
+
+    The group is torn down by finish_distributed(), which also runs when the interpreter exits: a process that
+    exits with the group still alive can abort in the middle of the other ranks' shutdown.
+    """
     import torch.distributed as dist
 
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
@@ -138,11 +183,23 @@ def init_distributed() -> tuple[int, int]:
         if torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        atexit.register(finish_distributed)
     return dist.get_rank(), dist.get_world_size()
 
 
+def finish_distributed() -> None:
+    """Wait for every rank, then destroy the process group (a no-op without one); safe to call twice."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
+
+
 def distributed() -> tuple[int, int]:
-    """README, Speed and scale. (rank, world size) of this process: (0, 1) unless a process group is running."""
+    """(rank, world size) of this process: (0, 1) unless a process group is running."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
@@ -181,7 +238,7 @@ def _autocast(device: torch.device, amp: bool):
 @torch.no_grad()
 def evaluate(model: nn.Module, loss_fn: LossFn, data: Batch, batch_size: int, state: TrainState | None = None,
              amp: bool = False) -> dict[str, float]:
-    """Chapter 00. Mean loss and logged metrics over a dataset, weighted by batch size, model in eval mode."""
+    """Mean loss and logged metrics over a dataset, weighted by batch size, model in eval mode."""
     was_training = model.training
     model.eval()
     state = state or TrainState()
@@ -227,7 +284,7 @@ def _make_optimizer(model: nn.Module, optimizer: str | torch.optim.Optimizer, lr
 
 
 def save_checkpoint(path: str | os.PathLike, **state: Any) -> Path:
-    """Chapter 00. torch.save written atomically: a crash never leaves a half-written checkpoint."""
+    """Torch.save written atomically: a crash never leaves a half-written checkpoint."""
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
     return Path(path)
@@ -243,7 +300,7 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
           seed: int = 0, progress: bool = True, log_epochs: Callable[[int], bool] | None = None,
           on_epoch_end: Callable[[int, dict, nn.Module], None] | None = None, drop_last: bool = False,
           fingerprint: str | None = None, checkpoint_every_s: float = 0.0, compile: bool = False) -> History:
-    """Chapter 00. Train `model` by minimising loss_fn(model, batch, state); returns the History.
+    """Train `model` by minimising loss_fn(model, batch, state); returns the History. Notebook: 00_start_here.
 
     Data (a tensor or tuple of tensors) is moved to the device once and batched by index gathers.
     Validation runs every epoch; early stopping watches val `monitor` (train loss without val data)
@@ -286,8 +343,7 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
         raise ValueError(f"unknown scheduler {scheduler!r}: None, 'plateau' or a callable")
     mon_key = ("val_" if va is not None else "train_") + monitor
     hist = History(monitor=mon_key)
-    steps_per_epoch = math.ceil(tr[0].shape[0] / batch_size) if not drop_last else tr[0].shape[0] // batch_size
-    state = TrainState(epochs=epochs, steps_per_epoch=steps_per_epoch)
+    state = TrainState(epochs=epochs, steps_per_epoch=steps_per_epoch(tr[0].shape[0], batch_size, drop_last))
     best_state: dict[str, torch.Tensor] | None = None
     start_epoch, bad_epochs = 0, 0
     ckpt = Path(checkpoint) if checkpoint is not None else None

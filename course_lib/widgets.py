@@ -1,4 +1,4 @@
-"""Interactive explorers with a static fallback, so nbval and the report still get a picture (Chapter 01)."""
+"""Interactive explorers with a static fallback, so nbval and the report still get a picture."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 
 
 def interactive_enabled() -> bool:
-    """Chapter 00. False under CI / `make course` (COURSE_STATIC=1) or without ipywidgets."""
+    """False under CI / `make course` (COURSE_STATIC=1) or without ipywidgets."""
     if os.environ.get("COURSE_STATIC", "") not in ("", "0"):
         return False
     try:
@@ -20,9 +20,11 @@ def interactive_enabled() -> bool:
 
 def explorer(draw: Callable[..., Any], controls: dict[str, Sequence[Any]], static: Sequence[dict[str, Any]],
              title: str | None = None):
-    """Chapter 01. Call draw(**kw) for each static setting (a grid for the report); add sliders when interactive.
+    """Call draw(**kw) for each static setting (a grid for the report); add sliders when interactive.
 
     controls maps a keyword to the values its slider or dropdown offers.
+
+    Notebook: 03_spectrogram_autoencoders
     """
     n = len(static)
     fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.2), squeeze=False)
@@ -52,7 +54,7 @@ def explorer(draw: Callable[..., Any], controls: dict[str, Sequence[Any]], stati
 
 
 def stft_explorer(x: Any, sr: int, static: Sequence[dict[str, Any]] | None = None):
-    """Chapter 01. Explore n_fft, hop, window and mel bins on one sound."""
+    """Explore n_fft, hop, window and mel bins on one sound. Notebook: 01_audio_and_midi."""
     import torch
 
     from . import audio
@@ -60,7 +62,7 @@ def stft_explorer(x: Any, sr: int, static: Sequence[dict[str, Any]] | None = Non
     t = torch.as_tensor(x, dtype=torch.float32).reshape(-1)
 
     def draw(ax, n_fft: int, hop: int, window: str, n_mels: int):
-        """Chapter 01. One spectrogram of the explorer's sound with these settings."""
+        """One spectrogram of the explorer's sound with these settings. Notebook: 03_spectrogram_autoencoders."""
         if n_mels:
             S = audio.mel_spectrogram(t, sr, n_fft=n_fft, hop=hop, n_mels=n_mels)
             img, ylab, top = 10 * torch.log10(S.clamp_min(1e-10)), "mel bin", n_mels

@@ -65,14 +65,19 @@ def test_constant_and_values():
 @pytest.mark.parametrize("call, match", [
     (lambda: A.make_schedule("sigmoid"), "unknown schedule"),
     (lambda: A.make_schedule("linear"), "W"),  # a missing setting fails at once
-    (lambda: A.linear(-1, W=8), ">= 0"),
-    (lambda: A.logistic(1, W=0), "W must be > 0"),
-    (lambda: A.cosine(1, W=8, b=1.5), r"\[0, 1\]"),
-    (lambda: A.cyclical(1, total_steps=0), "> 0"),
+    (lambda: A.linear(-1, W=8), "e must be >= 0"),
+    (lambda: A.linear(float("nan"), W=8), "e must be >= 0"),
+    (lambda: A.cosine(True, W=8), "e must be >= 0"),  # bool is not a number
+    (lambda: A.logistic(1, W=0), "W must be a positive number"),
+    (lambda: A.cosine(1, W=8, b=1.5), r"b must be a number in \[0, 1\]"),
+    (lambda: A.cyclical(1, total_steps=0), "total_steps must be a positive integer"),
+    (lambda: A.cyclical(1, total_steps=100, n_cycles=2.5), "n_cycles must be a positive integer"),
+    (lambda: A.musicvae(-1), "step must be >= 0"),
     (lambda: A.cyclical(1, total_steps=10, ratio=0), "ratio"),
     (lambda: A.musicvae(1, rate=1.0), "rate"),
     (lambda: A.restart(1, W=8, shape="step"), "shape"),
-    (lambda: A.constant(0, beta=-1), "beta"),
+    (lambda: A.constant(0, beta=-1), "beta must be >= 0"),
+    (lambda: A.constant(0, beta=True), "beta must be >= 0"),
 ])
 def test_bad_settings(call, match):
     with pytest.raises((ValueError, TypeError), match=match):

@@ -313,6 +313,22 @@ def test_bad_inputs_raise_value_error(call):
         call()
 
 
+@pytest.mark.parametrize("call, name", [
+    (lambda: A.stft(torch.zeros(1000), True, 256), "n_fft"),  # bool is not a size
+    (lambda: A.quantize(torch.zeros(4), 2.0), "bits"),
+    (lambda: A.normalize_peak(torch.ones(3), peak=float("nan")), "peak"),
+    (lambda: A.aliased_frequency(100, float("nan")), "sr"),
+    (lambda: A.log_mel(torch.zeros(4000), 16000, eps=0.0), "eps"),
+    (lambda: A.mel_spectrogram(torch.zeros(4000), 16000, power=0), "power"),
+    (lambda: A.griffin_lim(torch.zeros(513, 10), 1024, 256, n_iter=2.5), "n_iter"),
+    (lambda: A.griffin_lim(torch.zeros(513, 10), 1024, 256, momentum=1.0), "momentum"),
+    (lambda: A.hop_click_ratio(torch.zeros(4000), 256, skip=-1), "skip"),
+])
+def test_bad_arguments_are_named_in_the_message(call, name):
+    with pytest.raises(ValueError, match=f"^{name} must be"):
+        call()
+
+
 def test_half_precision_inputs_are_computed_in_float32():
     # under bf16 autocast a model hands bf16 tensors to the spectral code; FFTs need float32
     x = torch.randn(2, 4410)

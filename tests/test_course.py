@@ -4,8 +4,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_lib import course, midi
-from course_lib.config import repo_root
+from course_lib import course, synth
+from course_lib.context import repo_root
 
 NOTEBOOKS = sorted((repo_root() / "notebooks").glob("*.ipynb"))
 EXPECTED = ["00_start_here", "01_audio_and_midi", "02_fc_vs_conv_autoencoders", "03_spectrogram_autoencoders",
@@ -46,7 +46,7 @@ def test_notebooks_are_numbered_without_gaps():
 
 
 def test_environment_check_names_a_fix_for_everything_missing(isolated, monkeypatch):
-    monkeypatch.setattr(midi, "fluidsynth_available", lambda: False)
+    monkeypatch.setattr(synth, "fluidsynth_available", lambda: False)
     rows = {r["check"]: r for r in course.check_environment("smoke")}
     assert not rows["FluidSynth"]["ok"] and "apt-get install" in rows["FluidSynth"]["fix"]
     assert not rows["data: notes"]["ok"] and "make data PROFILE=smoke" in rows["data: notes"]["fix"]

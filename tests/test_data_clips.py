@@ -7,9 +7,10 @@ import soundfile as sf
 
 from course_lib import data
 from course_lib.data import clips as C
-from course_lib.data.common import SPLITS, DataError
+from course_lib.data.base import SPLITS
+from course_lib.data.common import DataError
 from course_lib.data.__main__ import main as data_cli
-from course_lib.midi import fluidsynth_available
+from course_lib.synth import fluidsynth_available
 
 needs_fluidsynth = pytest.mark.skipif(not fluidsynth_available(),
                                       reason="FluidSynth (libfluidsynth + pyfluidsynth) is not installed: "
@@ -250,9 +251,9 @@ def test_load_reads_a_valid_folder_and_names_the_bad_file(tmp_path):
 
 def test_registered_with_its_profile_sizes(isolated, monkeypatch):
     assert data.KINDS[:4] == ("notes", "melodies", "songs", "performances") and data.KINDS[4] == "clips"
-    assert data._wanted("clips", "smoke") == {"version": data.BUILD_VERSION, "n_clips": 128, "seed": 0,
+    assert data.build_params("clips", "smoke") == {"version": data.BUILD_VERSION, "n_clips": 128, "seed": 0,
                                               "sample_rate": 16000}
-    assert [data._wanted("clips", p)["n_clips"] for p in ("smoke", "cpu", "gpu")] == [128, 1024, 4096]
+    assert [data.build_params("clips", p)["n_clips"] for p in ("smoke", "cpu", "gpu")] == [128, 1024, 4096]
     _fake_folder(isolated / "mine")
     monkeypatch.setenv("COURSE_CLIPS", str(isolated / "mine"))
     assert data.dataset_path("clips", "smoke") == isolated / "mine"

@@ -1,26 +1,8 @@
-import json
-
 import numpy as np
 import pytest
 import soundfile as sf
 
 from course_lib.data import common
-
-
-def test_atomic_path_replaces_only_on_success(tmp_path):
-    target = tmp_path / "out.json"
-    common.write_json_atomic(target, {"a": 1})
-    with pytest.raises(RuntimeError):
-        with common.atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("crash")
-    assert json.loads(target.read_text()) == {"a": 1}
-    folder = tmp_path / "set"
-    with common.atomic_path(folder) as tmp:
-        tmp.mkdir()
-        (tmp / "x.txt").write_text("new")
-    assert (folder / "x.txt").read_text() == "new"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", "set"]  # no temporary folders left
 
 
 def test_read_wav_fixes_and_refuses(tmp_path):
@@ -43,24 +25,14 @@ def test_read_wav_fixes_and_refuses(tmp_path):
         common.read_wav(tmp_path / "missing.wav")
 
 
-def test_files_fingerprint_sees_every_change(tmp_path):
-    (tmp_path / "a").mkdir()
-    (tmp_path / "a" / "x.wav").write_bytes(b"1234")
-    f0 = common.files_fingerprint(tmp_path)
-    assert common.files_fingerprint(tmp_path) == f0
-    (tmp_path / "a" / "x.wav").write_bytes(b"12345")
-    f1 = common.files_fingerprint(tmp_path)
-    (tmp_path / "b.wav").write_bytes(b"")
-    assert len({f0, f1, common.files_fingerprint(tmp_path)}) == 3
-
-
 def test_map_in_processes_gives_the_in_process_results_in_order(tmp_path):
-    from course_lib.data.common import digest, map_in_processes
+    from course_lib.data.common import map_in_processes
+    from course_lib.io import digest
 
     tasks = [{"k": k, "name": f"item{k}"} for k in range(7)]
-    here = map_in_processes("course_lib.data.common:digest", tasks, 1, tmp_path / "w1", progress=False)
+    here = map_in_processes("course_lib.io:digest", tasks, 1, tmp_path / "w1", progress=False)
     assert here == [digest(t) for t in tasks]
-    there = map_in_processes("course_lib.data.common:digest", tasks, 2, tmp_path / "w2", progress=False)
+    there = map_in_processes("course_lib.io:digest", tasks, 2, tmp_path / "w2", progress=False)
     assert there == here  # two fresh worker processes, results put back in task order
     assert sorted(p.name for p in (tmp_path / "w2").iterdir()) == ["shard-0.json", "shard-0.out.json",
                                                                    "shard-1.json", "shard-1.out.json"]

@@ -105,7 +105,7 @@ def test_build_files_agree(built):
 
 
 def test_build_is_deterministic_and_uses_the_cache(built):
-    assert built["small"].tune_ids == built["again"].tune_ids
+    assert built["small"].ids == built["again"].ids
     assert all(np.array_equal(a, b) for a, b in zip(built["small"].notes, built["again"].notes))
     info = json.loads((built["root"] / "small_again" / "build_report.json").read_text())
     assert info["n_parsed"] == 0  # everything came from the cache
@@ -115,7 +115,7 @@ def test_build_is_deterministic_and_uses_the_cache(built):
 
 def test_splits_are_stable_when_the_set_grows(built):
     small, big = built["small"], built["bigset"]
-    assert set(small.tune_ids) <= set(big.tune_ids)  # per-source prefixes of one seeded order
+    assert set(small.ids) <= set(big.ids)  # per-source prefixes of one seeded order
     split_big = {m["tune_id"]: m["split"] for m in big.meta}
     assert all(split_big[m["tune_id"]] == m["split"] for m in small.meta)
     assert json.loads((built["root"] / "big" / "build_report.json").read_text())["n_parsed"] < N_BIG
@@ -189,18 +189,18 @@ def midi_folder(data_env):
 
 def test_load_midi_folder_skips_and_fixes(midi_folder):
     mset = M.load_midi_folder(midi_folder, progress=False)
-    assert sorted(mset.tune_ids) == sorted(["good0.mid", "sub/good1.mid", "good2.mid", "sub/good3.mid",
+    assert sorted(mset.ids) == sorted(["good0.mid", "sub/good1.mid", "good2.mid", "sub/good3.mid",
                                             "upper.MID", "out_of_range.mid"])
     reasons = {s["file"]: s["reason"] for s in mset.report.skipped}
     assert set(reasons) == {"corrupt.mid", "empty.mid", "truncated.mid", "text.mid", "no_notes.mid"}
     assert "empty" in reasons["empty.mid"] and "no notes" in reasons["no_notes.mid"]
     assert "truncated" in reasons["truncated.mid"] and "not a readable MIDI" in reasons["text.mid"]
     assert mset.report.fixed == [{"file": "out_of_range.mid", "fix": "moved 2 notes by octaves into 21..108"}]
-    fixed = mset.notes[mset.tune_ids.index("out_of_range.mid")]
+    fixed = mset.notes[mset.ids.index("out_of_range.mid")]
     assert fixed[:, 0].tolist() == [22, 60, 108]
     assert all(m["split"] == M.split_of(m["tune_id"]) and m["source"] == "my midi" for m in mset.meta)
-    good = mset.notes[mset.tune_ids.index("good0.mid")]
-    assert good.shape == (40, 5) and np.array_equal(good, mset.notes[mset.tune_ids.index("upper.MID")])
+    good = mset.notes[mset.ids.index("good0.mid")]
+    assert good.shape == (40, 5) and np.array_equal(good, mset.notes[mset.ids.index("upper.MID")])
 
 
 def test_load_midi_folder_cache(midi_folder, data_env):
@@ -208,10 +208,10 @@ def test_load_midi_folder_cache(midi_folder, data_env):
     caches = list((data_env / "course_data" / "cache" / "midi").glob("*.npz"))
     assert len(caches) == 1
     again = M.load_melodies(midi_folder)
-    assert again.tune_ids == first.tune_ids and again.report.to_dict() == first.report.to_dict()
+    assert again.ids == first.ids and again.report.to_dict() == first.report.to_dict()
     assert all(np.array_equal(a, b) for a, b in zip(first.notes, again.notes))
     _write(midi_folder / "new.mid", [[60, 0, 16, 80, 0]])  # a changed folder gets a new cache
-    assert "new.mid" in M.load_midi_folder(midi_folder, progress=False).tune_ids
+    assert "new.mid" in M.load_midi_folder(midi_folder, progress=False).ids
     assert len(list(caches[0].parent.glob("*.npz"))) == 2
 
 
@@ -248,7 +248,7 @@ def test_windows_shapes_and_content(built):
                 win[0] = held[0, 0] - 19
             if (win >= MELODY_FIRST_PITCH).any():
                 expected.append(win)
-        assert np.array_equal(w[idx == i], np.array(expected).reshape(-1, 32)), s.tune_ids[i]
+        assert np.array_equal(w[idx == i], np.array(expected).reshape(-1, 32)), s.ids[i]
     assert (w[:, 0] != MELODY_HOLD).sum() > 0 and (w[:, 0] == MELODY_OFF).sum() < len(w)
     assert len(s.windows(4, hop_bars=4)) < len(s.windows(4)) < len(w)
     assert len(s.windows(2, min_notes=8)) < len(w)
@@ -272,8 +272,27 @@ def test_no_tune_in_two_splits(built):
         part = s.split(name)
         assert all(m["split"] == name for m in part.meta)
         part.windows(2)
-        seen[name] = {part.tune_ids[i] for i in part.window_tune_index}
+        seen[name] = {part.ids[i] for i in part.window_tune_index}
     assert not (seen["train"] & seen["valid"]) and not (seen["train"] & seen["test"])
     assert not (seen["valid"] & seen["test"])
     assert sum(len(s.split(n)) for n in M.SPLITS) == len(s)
     assert s.piano_roll(0).shape == (88, s.meta[0]["n_steps"])
+
+
+def test_sample_windows_is_a_seeded_ordered_subset_pooled_over_shifts():
+    import torch
+
+    def tune(n, low):  # n quarter notes rising by a semitone: every window differs from every other
+        return np.array([[low + i, 4 * i, 4 * i + 3, 100, 0] for i in range(n)], dtype=np.int32)
+
+    tunes = M.MelodySet([tune(16, 40), tune(10, 70)], [{"split": "train", "tune_id": "a", "n_steps": 64},
+                                               {"split": "train", "tune_id": "b", "n_steps": 40}])
+    every = np.concatenate([tunes.windows(2, transpose=k) for k in (0, 2)]).tolist()
+    got = tunes.sample_windows(2, 5, seed=7, transpose=(0, 2))
+    assert got.shape == (5, 32) and got.dtype == torch.int64
+    rows = [every.index(r) for r in got.tolist()]
+    assert rows == sorted(rows) and len(set(rows)) == 5  # distinct rows, kept in order
+    assert torch.equal(got, tunes.sample_windows(2, 5, seed=7, transpose=(0, 2)))  # same seed, same subset
+    assert not torch.equal(got, tunes.sample_windows(2, 5, seed=8, transpose=(0, 2)))
+    assert len(tunes.sample_windows(2, 10_000, seed=0)) == len(tunes.windows(2))  # more than there are: all
+    assert int(got.max()) < N_MELODY_TOKENS

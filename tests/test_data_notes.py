@@ -9,11 +9,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from course_lib import midi
 from course_lib.data import common, notes
 from course_lib.data.common import DataError
+from course_lib.synth import FluidSynthMissing, Synth, fluidsynth_available
 
-pytestmark = pytest.mark.skipif(not midi.fluidsynth_available(), reason="FluidSynth is not installed")
+pytestmark = pytest.mark.skipif(not fluidsynth_available(), reason="FluidSynth is not installed")
 
 NOTE_STR = re.compile(r"^(?P<family>[a-z_]+)_(?P<source>acoustic|electronic|synthetic)_(?P<n>\d{3})"
                       r"-(?P<pitch>\d{3})-(?P<vel>\d{3})$")
@@ -105,7 +105,7 @@ def test_families_sources_and_gm_map():
 
 
 def test_range_ends_are_not_silent():
-    with midi.Synth(16000) as synth:
+    with Synth(16000) as synth:
         for p in notes.GM_FAMILY:
             pitches = notes.program_pitches(p)
             for pitch in (pitches[0], pitches[-1]):
@@ -216,7 +216,7 @@ def test_build_is_deterministic(tmp_path):
 
 def test_fluidsynth_missing_raises_with_install_hint_and_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "fluidsynth", None)  # `import fluidsynth` now raises ImportError
-    with pytest.raises(midi.FluidSynthMissing, match="apt-get install"):
+    with pytest.raises(FluidSynthMissing, match="apt-get install"):
         notes.build_notes(tmp_path / "out" / "notes", 10, progress=False)
     assert not (tmp_path / "out" / "notes").exists()
     assert not list(tmp_path.rglob("*notes*"))
@@ -230,9 +230,9 @@ def test_loader_round_trip(built):
     root, _ = built
     ns = notes.load_notes(root, "valid", progress=False)
     ex = examples(root, "valid")
-    assert len(ns) == len(ex) == 16 and ns.keys == sorted(ex)
+    assert len(ns) == len(ex) == 16 and ns.ids == sorted(ex)
     assert ns.audio.dtype == torch.float32 and ns.audio.shape == (16, 64000) and ns.audio.device.type == "cpu"
-    for i, key in enumerate(ns.keys):
+    for i, key in enumerate(ns.ids):
         x, sr = wav_int16(root / "nsynth-valid" / "audio" / f"{key}.wav")
         assert sr == 16000
         assert torch.allclose(ns.audio[i], torch.from_numpy(x / 32768.0).float(), atol=1e-4)
@@ -246,18 +246,18 @@ def test_loader_round_trip(built):
     assert ns.family_names == notes.FAMILIES and ns.sample_rate == 16000
     assert ns.report.kept == 16 and not ns.report.skipped and not ns.report.fixed
     # a split folder itself works as root too
-    assert notes.load_notes(root / "nsynth-valid", progress=False, cache=False).keys == ns.keys
+    assert notes.load_notes(root / "nsynth-valid", progress=False, cache=False).ids == ns.ids
 
 
 def test_noteset_subset_and_to(built):
     ns = notes.load_notes(built[0], "test", progress=False)
     sub = ns.subset([3, 0])
-    assert sub.keys == [ns.keys[3], ns.keys[0]] and torch.equal(sub.audio[1], ns.audio[0])
+    assert sub.ids == [ns.ids[3], ns.ids[0]] and torch.equal(sub.audio[1], ns.audio[0])
     assert torch.equal(sub.pitch, ns.pitch[[3, 0]]) and sub.meta == [ns.meta[3], ns.meta[0]]
     mask = ns.family == ns.family[0]
     assert len(ns.subset(mask)) == int(mask.sum()) and len(ns.subset(slice(0, 5))) == 5
     moved = ns.to("cpu")
-    assert len(moved) == len(ns) and moved.audio.device.type == "cpu" and moved.keys == ns.keys
+    assert len(moved) == len(ns) and moved.audio.device.type == "cpu" and moved.ids == ns.ids
 
 
 def test_filters_and_max_notes(built):
@@ -271,8 +271,8 @@ def test_filters_and_max_notes(built):
     a = notes.load_notes(root, "train", max_notes=10, seed=1, progress=False)
     b = notes.load_notes(root, "train", max_notes=10, seed=1, progress=False, cache=False)
     c = notes.load_notes(root, "train", max_notes=10, seed=2, progress=False)
-    assert len(a) == 10 and a.keys == b.keys == sorted(a.keys) and set(a.keys) <= set(full.keys)
-    assert a.keys != c.keys and torch.equal(a.audio, b.audio)
+    assert len(a) == 10 and a.ids == b.ids == sorted(a.ids) and set(a.ids) <= set(full.ids)
+    assert a.ids != c.ids and torch.equal(a.audio, b.audio)
     with pytest.raises(ValueError, match="synth_lead"):
         notes.load_notes(root, "train", families=["drums"], progress=False)
 
@@ -288,7 +288,7 @@ def test_cache_is_reused_without_reading_wavs(built, tmp_path, monkeypatch):
     monkeypatch.setattr(common, "read_wav", lambda *a, **k: calls.append(a) or real(*a, **k))
     second = notes.load_notes(root, "test", progress=False)
     assert not calls  # every tensor came from the cache
-    assert second.keys == first.keys and torch.equal(second.audio, first.audio)
+    assert second.ids == first.ids and torch.equal(second.audio, first.audio)
     assert torch.equal(second.family, first.family) and second.meta == first.meta
     assert "cache" in second.report.name
     notes.load_notes(root, "test", max_notes=3, progress=False)  # another filter, another cache entry
@@ -361,7 +361,7 @@ def test_44k_wav_is_resampled(built, tmp_path):
     t = np.arange(4 * 44100) / 44100
     sf.write(str(path), 0.3 * np.sin(2 * np.pi * 110 * t), 44100, subtype="PCM_16")
     ns = load_with_one_bad(folder, 5)
-    i = ns.keys.index(path.stem)
+    i = ns.ids.index(path.stem)
     assert ns.audio[i].shape == (64000,) and 0.15 < float(ns.audio[i, :60000].pow(2).mean().sqrt()) < 0.25
     assert any(f["file"] == str(path) and "44100" in f["fix"] for f in ns.report.fixed)
 
@@ -372,7 +372,7 @@ def test_stereo_wav_is_downmixed(built, tmp_path):
     stereo = np.stack([np.full(64000, 0.25), np.full(64000, 0.75)], axis=1)
     sf.write(str(path), stereo, 16000, subtype="PCM_16")
     ns = load_with_one_bad(folder, 5)
-    i = ns.keys.index(path.stem)
+    i = ns.ids.index(path.stem)
     assert torch.allclose(ns.audio[i], torch.full((64000,), 0.5), atol=1e-4)
     assert any(f["file"] == str(path) and "downmixed" in f["fix"] for f in ns.report.fixed)
 
@@ -384,7 +384,7 @@ def test_short_wav_is_padded_and_long_wav_cut(built, tmp_path):
     sf.write(str(short), np.full(16000, 0.5), 16000, subtype="PCM_16")
     sf.write(str(long), np.full(80000, 0.5), 16000, subtype="PCM_16")
     ns = load_with_one_bad(folder, 6)
-    i, j = ns.keys.index(short.stem), ns.keys.index(long.stem)
+    i, j = ns.ids.index(short.stem), ns.ids.index(long.stem)
     assert ns.audio[i, :16000].min() > 0.49 and ns.audio[i, 16000:].abs().max() == 0
     assert ns.audio[j].shape == (64000,) and ns.audio[j].min() > 0.49
     fixes = {f["file"]: f["fix"] for f in ns.report.fixed}
@@ -422,7 +422,7 @@ def test_real_nsynth_like_folder_loads_unchanged(tmp_path):
         sf.write(str(split / "audio" / f"{key}.wav"), x, 16000, subtype="PCM_16")
     (split / "examples.json").write_text(json.dumps(ex))
     ns = notes.load_notes(tmp_path / "nsynth", "valid", progress=False)
-    assert ns.keys == sorted(ex) and ns.audio.shape == (2, 64000)
+    assert ns.ids == sorted(ex) and ns.audio.shape == (2, 64000)
     assert ns.pitch.tolist() == [22, 21] and ns.family.tolist() == [0, 4] and ns.instrument.tolist() == [417, 418]
     assert ns.source.tolist() == [2, 1] and ns.meta[0]["qualities_str"] == ["dark"]
     assert not ns.report.skipped and not ns.report.fixed
@@ -436,20 +436,20 @@ def test_cache_notices_a_wav_rewritten_in_place(built, tmp_path):
     root = tmp_path / "copy"
     shutil.copytree(src / "nsynth-test", root)
     first = notes.load_notes(root, progress=False)
-    key = first.keys[0]
+    key = first.ids[0]
     wav = root / "audio" / f"{key}.wav"
     common.write_wav(wav, np.full(notes.N_SAMPLES, 0.25, np.float32), notes.SAMPLE_RATE)
     again = notes.load_notes(root, progress=False)
-    assert again.audio[again.keys.index(key)].mean() == pytest.approx(0.25, abs=1e-3)
+    assert again.audio[again.ids.index(key)].mean() == pytest.approx(0.25, abs=1e-3)
 
 
 def test_noteset_sample_is_seeded_ordered_and_covers_families(built):
     ns = notes.load_notes(built[0], "train", progress=False)
     n = len(ns) // 2
     a, b = ns.sample(n, seed=1), ns.sample(n, seed=1)
-    assert len(a) == n and a.keys == b.keys
-    assert ns.sample(n, seed=2).keys != a.keys
-    pos = [ns.keys.index(k) for k in a.keys]
+    assert len(a) == n and a.ids == b.ids
+    assert ns.sample(n, seed=2).ids != a.ids
+    pos = [ns.ids.index(k) for k in a.ids]
     assert pos == sorted(pos) and len(set(pos)) == n
     assert ns.sample(None) is ns and ns.sample(len(ns) + 5) is ns
     assert len(set(a.family.tolist())) > len(set(ns.subset(slice(0, n)).family.tolist())) or \

@@ -8,9 +8,11 @@ import soundfile as sf
 
 from course_lib import data
 from course_lib.data import performances as P
-from course_lib.data.common import SPLITS, DataError
+from course_lib.data.base import SPLITS
+from course_lib.data.common import DataError
 from course_lib.data.melodies import load_melodies, split_of
-from course_lib.midi import fluidsynth_available, notes_to_midi
+from course_lib.midi import notes_to_midi
+from course_lib.synth import fluidsynth_available
 
 needs_fluidsynth = pytest.mark.skipif(not fluidsynth_available(),
                                       reason="FluidSynth (libfluidsynth + pyfluidsynth) is not installed: "

@@ -8,12 +8,13 @@ import pytest
 import soundfile as sf
 import torch
 
-from course_lib import audio, midi
+from course_lib import audio
 from course_lib.data import songs
 from course_lib.data.common import DataError
 from course_lib.data.melodies import MelodySet
+from course_lib.synth import Synth, fluidsynth_available
 
-pytestmark = pytest.mark.skipif(not midi.fluidsynth_available(), reason="FluidSynth is not installed")
+pytestmark = pytest.mark.skipif(not fluidsynth_available(), reason="FluidSynth is not installed")
 
 SECONDS = 3.0
 N_SONGS = 5  # 3 train, 1 valid, 1 test
@@ -120,7 +121,7 @@ def test_song_midi_parts_and_drum_grid():
 
 def test_drums_are_heard():
     mset = tiny_melodies()
-    with midi.Synth(44100, gain=songs.GAIN) as synth:
+    with Synth(44100, gain=songs.GAIN) as synth:
         with_drums, without = (synth.render(songs.song_midi(mset.notes[1], np.random.default_rng(0), 3.0,
                                                             drums=d), duration_s=3.0) for d in (True, False))
 

@@ -1,6 +1,7 @@
 """Tests of course_lib.diffusion: EDM preconditioning against hand values and its unit-variance property, the
 training-noise distribution, the EDM loss with exact and cheating denoisers, the Karras schedule, Euler and Heun
-samplers on Gaussian data (exact denoiser, known ODE solution, convergence order), DDPM forward noising, bad inputs."""
+samplers on Gaussian data (exact denoiser, known ODE solution, convergence order), DDPM forward noising, bad inputs
+(checked where values enter) and per-step code that never reads a tensor's values (no device sync)."""
 from __future__ import annotations
 
 import math
@@ -118,14 +119,61 @@ def test_edm_denoiser_with_zero_network_is_exact_for_centred_gaussian_data():
 def test_edm_denoiser_bad_inputs():
     den = Df.EDMDenoiser(lambda x_in, c_noise: x_in)
     x = torch.zeros(2, 3)
-    with pytest.raises(ValueError, match="sigma"):
-        den(x, torch.tensor([0.5, 0.0]))
+    # values given as Python numbers or lists are checked (free); tensors only by shape (see the no-sync test)
+    for bad in (0.0, -1.0, float("nan"), [0.5, 0.0]):
+        with pytest.raises(ValueError, match="sigma must be > 0"):
+            den(x, bad)
     with pytest.raises(ValueError, match="sigma"):
         den(x, torch.tensor([0.5, 0.5, 0.5]))
     with pytest.raises(ValueError, match="batch"):
         den(torch.tensor(1.0), 0.5)
     with pytest.raises(ValueError, match="sigma_data"):
         Df.EDMDenoiser(lambda x_in, c_noise: x_in, sigma_data=0.0)
+    for fn in (Df.edm_precond, Df.edm_loss_weight):
+        with pytest.raises(ValueError, match="sigma must be > 0"):
+            fn(0.0)
+        with pytest.raises(ValueError, match="sigma_data"):
+            fn(0.5, sigma_data=True)
+
+
+VALUE_READS = ("__bool__", "__float__", "__int__", "__index__", "item", "tolist", "numpy")
+
+
+def refuse_value_reads(monkeypatch) -> None:
+    """From here on, make every way of reading a tensor's values on the host fail: each one syncs a GPU."""
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("a tensor's values were read on the host (a device sync)")
+    for name in VALUE_READS:
+        monkeypatch.setattr(torch.Tensor, name, refuse)
+
+
+def test_per_step_code_reads_no_tensor_values(monkeypatch):
+    """The denoiser's forward, the EDM loss and the noise sampling of a training step check shapes only."""
+    g = gen(21)
+    x0 = torch.randn(4, 3, generator=g)
+    sigma = torch.tensor([0.01, 0.5, 2.0, 80.0])
+    net = nn.Linear(3, 3)
+    den = Df.EDMDenoiser(lambda x_in, c_noise: net(x_in))
+    ab = Df.ddpm_alpha_bar(Df.ddpm_betas(10))  # schedules are checked when they are made, before training
+    refuse_value_reads(monkeypatch)
+    with pytest.raises(AssertionError, match="host"):  # the guard is live: an `if tensor:` is caught
+        bool(torch.tensor([0.5]) > 0)
+    assert den(x0, sigma).shape == x0.shape
+    assert den(x0, torch.tensor(0.5)).shape == x0.shape
+    assert len(Df.edm_precond(sigma)) == 4 and Df.edm_loss_weight(sigma).shape == (4,)
+    assert Df.sample_training_sigma(4, generator=g).shape == (4,)
+    assert Df.edm_loss(den, x0, generator=g).dim() == 0
+    assert Df.gaussian_denoiser(0.0, 1.0)(x0, sigma).shape == x0.shape
+    xt, eps = Df.ddpm_noise(x0, torch.tensor([0, 3, 9, 5]), ab, generator=g)
+    assert xt.shape == eps.shape == x0.shape
+
+
+def test_per_step_code_gives_the_same_numbers_as_before():
+    """The values the checks used to read are not needed for the result: hand values at sigma = sigma_data."""
+    den = Df.EDMDenoiser(lambda x_in, c_noise: torch.zeros_like(x_in))
+    x = torch.ones(2, 3)
+    assert torch.equal(den(x, torch.tensor([0.5, 0.5])), den(x, 0.5))
+    assert torch.allclose(den(x, 0.5), torch.full((2, 3), 0.5))  # c_skip = 0.5
 
 
 # ---------------------------------------------------------------- training noise and loss
@@ -307,8 +355,11 @@ def test_gaussian_denoiser_hand_values():
     assert torch.allclose(den(x, torch.tensor([0.0, 1.0, 1e4])), torch.tensor([[3.0], [2.0], [1.0]]), atol=1e-6)
     with pytest.raises(ValueError, match="s must"):
         Df.gaussian_denoiser(0.0, 0.0)
-    with pytest.raises(ValueError, match="sigma"):
-        den(x, torch.tensor([1.0, -1.0, 1.0]))
+    for bad in (-1.0, [1.0, -1.0, 1.0]):
+        with pytest.raises(ValueError, match="sigma must be >= 0"):
+            den(x, bad)
+    with pytest.raises(ValueError, match="> 0"):  # a sampler checks its whole schedule once, before any step
+        Df.sample_euler(den, (3, 1), torch.tensor([1.0, -1.0, 0.0]))
 
 
 # ---------------------------------------------------------------- DDPM
@@ -355,8 +406,11 @@ def test_ddpm_noise_moments_for_constant_data():
 def test_ddpm_noise_bad_t():
     ab = Df.ddpm_alpha_bar(Df.ddpm_betas(10))
     x0 = torch.zeros(2, 3)
-    for bad in (-1, 10, torch.tensor([0, 10])):
-        with pytest.raises(ValueError, match="t must lie"):
+    for bad in (-1, 10):
+        with pytest.raises(ValueError, match=r"t must be an index in 0\.\.9"):
+            Df.ddpm_noise(x0, bad, ab)
+    for bad in (torch.tensor([0, 10]), torch.tensor([-1, 0])):  # a tensor t is not read; the lookup fails
+        with pytest.raises(IndexError):
             Df.ddpm_noise(x0, bad, ab)
     for bad in (2.0, torch.tensor([1.0, 2.0]), True):
         with pytest.raises(ValueError, match="integer"):

@@ -9,6 +9,19 @@ def not_yet(*a, **k):
     raise NotImplementedError
 
 
+def test_every_chapter_module_check_is_exported_by_the_package():
+    import importlib
+
+    exported = set()
+    for ch in range(10):
+        module = importlib.import_module(f"course_lib.exercises.ch{ch:02d}")
+        checks = {n for n in vars(module) if n.startswith("check_")}
+        assert len(checks) >= 1 and all(n.startswith(f"check_ch{ch:02d}_") for n in checks), (ch, checks)
+        assert all(getattr(E, n) is getattr(module, n) for n in checks)
+        exported |= checks
+    assert set(E.__all__) == exported == {n for n in dir(E) if n.startswith("check_")}
+
+
 def test_not_attempted_is_reported_not_raised(capsys):
     for check in (E.check_ch01_mu_law, E.check_ch01_alias, E.check_ch01_n_frames, E.check_ch01_interleave):
         assert check(not_yet) is False
@@ -231,7 +244,7 @@ def test_ch04_gaussian_kl_right_and_wrong(capsys):
 
 
 def test_ch04_active_units_right_and_wrong(capsys):
-    from course_lib.evaluate import active_units
+    from course_lib.metrics import active_units
 
     assert E.check_ch04_active_units(lambda mu, threshold: int((mu.var(0) > threshold).sum()))
     assert E.check_ch04_active_units(active_units)  # a (count, variances) pair is accepted
@@ -255,7 +268,7 @@ def test_ch04_checks_survive_answers_that_are_not_numbers(capsys):
 
 def test_ch03_checks_right_and_wrong(capsys):
     from course_lib import audio
-    from course_lib.evaluate import thesis_accuracy
+    from course_lib.metrics import thesis_accuracy
     from course_lib.models.spectral import spectral_shapes
 
     assert E.check_ch03_rows_to_pad(lambda n: spectral_shapes(n)["pad"])
@@ -307,7 +320,7 @@ def test_ch05_checks_right_and_wrong(capsys):
 def test_ch06_checks_right_and_wrong(capsys):
     import numpy as np
 
-    from course_lib import evaluate as ev
+    from course_lib import metrics as ev
 
     assert E.check_ch06_roll_zero_accuracy(lambda t: 1 - ev.tokens_to_rolls(t).mean())
     assert E.check_ch06_pitch_class_entropy(lambda t: ev.music_metrics(t)["pitch_class_entropy"])
@@ -337,7 +350,7 @@ def test_ch06_checks_right_and_wrong(capsys):
 def test_ch07_checks_right_and_wrong(capsys):
     import numpy as np
 
-    from course_lib import midi
+    from course_lib.events import CC_DEFAULTS, EventVocab, cc_curves
 
     def shifts(gap, m):
         return [m] * (gap // m) + ([gap % m] if gap % m else [])
@@ -355,14 +368,14 @@ def test_ch07_checks_right_and_wrong(capsys):
         inst = pretty_midi.Instrument(0)
         inst.control_changes = [pretty_midi.ControlChange(74, v, s * 60 / (120 * 8)) for s, v in events]
         pm.instruments.append(inst)
-        return midi.cc_curves(pm, controllers=(74,), n_steps=n)[0]
+        return cc_curves(pm, controllers=(74,), n_steps=n)[0]
 
     events = [(2, 100), (5, 20)]
-    assert np.array_equal(curve_of(events, 8), hold(events, 8, midi.CC_DEFAULTS[74]))  # the check's rule is the library's
+    assert np.array_equal(curve_of(events, 8), hold(events, 8, CC_DEFAULTS[74]))  # the check's rule is the library's
     assert E.check_ch07_sample_and_hold(hold)
     assert E.check_ch07_time_shifts(shifts)
     assert E.check_ch07_velocity_bins(lambda v, n: v * n // 128)
-    assert E.check_ch07_velocity_bins(lambda v, n: midi.EventVocab(n_velocity_bins=n).velocity_bin(v) if n <= 64 else v * n // 128)
+    assert E.check_ch07_velocity_bins(lambda v, n: EventVocab(n_velocity_bins=n).velocity_bin(v) if n <= 64 else v * n // 128)
     assert capsys.readouterr().out.count("✅") == 4
     assert not E.check_ch07_time_shifts(lambda gap, m: [1] * gap)
     assert "as few shifts" in capsys.readouterr().out

@@ -179,8 +179,9 @@ def test_elbo_bad_inputs():
     x, x_hat, mu, logvar = elbo_case()
     with pytest.raises(ValueError, match="beta"):
         L.elbo_loss(x, x_hat, mu, logvar, beta=-0.1)
-    with pytest.raises(ValueError, match="beta"):
-        L.elbo_loss(x, x_hat, mu, logvar, beta=float("nan"))
+    for bad in (float("nan"), True, "1"):  # neither NaN nor bool passes as a number
+        with pytest.raises(ValueError, match="beta must be >= 0"):
+            L.elbo_loss(x, x_hat, mu, logvar, beta=bad)
     with pytest.raises(ValueError, match="reconstruction"):
         L.elbo_loss(x, x_hat, mu, logvar, reconstruction="bce")
     with pytest.raises(ValueError, match="x and x_hat"):
@@ -202,8 +203,9 @@ def test_effective_beta_of_paper_002():
     sse = float(L.elbo_loss(x, x_hat, mu, logvar, beta, "sse")[0])
     mse = float(L.elbo_loss(x, x_hat, mu, logvar, L.effective_beta(beta, 4), "mse")[0])
     assert sse == pytest.approx(4 / 2 * mse)
-    for bad in ((-1.0, n), (1.0, 0), (1.0, 2.5)):
-        with pytest.raises(ValueError):
+    for bad, name in (((-1.0, n), "beta"), ((1.0, 0), "n_elements"), ((1.0, 2.5), "n_elements"),
+                      ((1.0, True), "n_elements")):
+        with pytest.raises(ValueError, match=name):
             L.effective_beta(*bad)
     with pytest.raises(ValueError, match="reconstruction"):
         L.effective_beta(1.0, n, "l1")
@@ -240,8 +242,9 @@ def test_free_bits_total_is_a_hinge_per_example():
 
 def test_free_bits_bad_inputs():
     mu = torch.zeros(2, 3)
-    with pytest.raises(ValueError, match="free_nats"):
-        L.free_bits_kl(mu, mu, -1.0)
+    for bad in (-1.0, float("nan"), True):
+        with pytest.raises(ValueError, match="free_nats must be >= 0"):
+            L.free_bits_kl(mu, mu, bad)
     with pytest.raises(ValueError, match="mode"):
         L.free_bits_kl(mu, mu, 1.0, "bits")
 
@@ -272,5 +275,6 @@ def test_sequence_nll_ignore_index_skips_those_targets():
     assert torch.allclose(L.sequence_nll(other, targets, ignore_index=0), got, atol=1e-5)  # ignored steps add 0
     assert torch.equal(L.sequence_nll(logits, targets, ignore_index=None), L.sequence_nll(logits, targets))
     assert torch.allclose(L.sequence_nll(logits, targets, ignore_index=9), per_step.sum(1), atol=1e-5)  # never seen
-    with pytest.raises(ValueError, match="ignore_index"):
-        L.sequence_nll(logits, targets, ignore_index=0.5)
+    for bad in (0.5, True):
+        with pytest.raises(ValueError, match="ignore_index"):
+            L.sequence_nll(logits, targets, ignore_index=bad)

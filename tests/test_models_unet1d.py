@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from course_lib.diffusion import EDMDenoiser, edm_loss
-from course_lib.models.unet1d import MLPDenoiser, NoiseEmbedding, UNet1d
+from course_lib.models.unet1d import MLPDenoiser, NoiseEmbedding, UNet1d, group_norm
 
 SMALL = dict(channels=(16, 32, 32), emb_dim=32, groups=4)
 
@@ -146,3 +146,12 @@ def test_edm_overfits_two_points():
         opt.step()
     after = score(den)
     assert after < 0.5 * before and after < 1.5 * best
+
+
+def test_group_norm_uses_gcd_groups_for_any_width():
+    assert (group_norm(12, 8).num_groups, group_norm(7, 8).num_groups, group_norm(64, 8).num_groups) == (4, 1, 8)
+    assert group_norm(12, 8).affine and group_norm(12, 8, affine=False).weight is None
+    x = torch.randn(2, 12, 5)
+    y = group_norm(12, 8, affine=False)(x)
+    g = y.view(2, 4, 3 * 5)  # each of the 4 groups (3 channels x 5 steps) is normalised on its own
+    assert torch.allclose(g.mean(-1), torch.zeros(2, 4), atol=1e-5)

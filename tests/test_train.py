@@ -189,3 +189,45 @@ def test_checkpoint_timer_saves_the_last_epoch_only(tmp_path, monkeypatch):
 def test_peak_memory_is_positive_and_in_megabytes():
     mb = T.peak_memory_mb(torch.device("cpu"))
     assert 10 < mb < 1e6
+
+
+def test_steps_per_epoch_rounds_up_or_drops():
+    assert T.steps_per_epoch(100, 32) == 4
+    assert T.steps_per_epoch(96, 32) == 3
+    assert T.steps_per_epoch(100, 32, drop_last=True) == 3
+    with pytest.raises(ValueError):
+        T.steps_per_epoch(10, 0)
+
+
+def test_batched_map_matches_one_call_and_keeps_structure():
+    x = torch.arange(10.0).reshape(10, 1)
+    y = torch.arange(10)
+    out = T.batched_map(lambda a, b: (a * 2, {"b": b + 1}), x, y, batch_size=3)
+    assert torch.equal(out[0], x * 2) and torch.equal(out[1]["b"], y + 1)
+    starts = T.batched_map(lambda a, start: torch.full((len(a),), start), x, batch_size=4, with_start=True)
+    assert starts.tolist() == [0, 0, 0, 0, 4, 4, 4, 4, 8, 8]
+    w = torch.ones(1, requires_grad=True)
+    assert not T.batched_map(lambda a: a * w, x, batch_size=4).requires_grad  # no graph is kept
+    with pytest.raises(ValueError, match="disagree"):
+        T.batched_map(lambda a, b: a, x, y[:5])
+
+
+def test_finish_distributed_tears_the_group_down(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "one_rank.py"
+    script.write_text(
+        "import torch.distributed as dist\n"
+        "from course_lib.train import finish_distributed, init_distributed\n"
+        "assert init_distributed() == (0, 1) and dist.is_initialized()\n"
+        "finish_distributed()\n"
+        "assert not dist.is_initialized()\n"
+        "finish_distributed()  # a second call is a no-op\n"
+        "init_distributed()\n"
+        "print('ok')  # the group left alive here is destroyed at exit\n")
+    env = {**__import__("os").environ, "RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1",
+           "MASTER_PORT": "29533", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+    T.finish_distributed()  # no group in this process: nothing happens

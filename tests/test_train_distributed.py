@@ -10,7 +10,7 @@ import pytest
 SCRIPT = textwrap.dedent('''
     import json, sys
     import torch
-    from course_lib.train import init_distributed, train
+    from course_lib.train import finish_distributed, init_distributed, train
 
     rank, world = init_distributed()
     g = torch.Generator().manual_seed(0)
@@ -34,6 +34,7 @@ SCRIPT = textwrap.dedent('''
         with open(sys.argv[1], "w") as f:
             json.dump({"records": h.records, "world": world,
                        "weights": [p.detach().flatten().tolist() for p in model.parameters()]}, f)
+    finish_distributed()  # every rank leaves the group before exiting (an alive group can abort at exit)
 ''')
 
 

@@ -1,4 +1,4 @@
-"""The clips dataset: 2-s phrases whose generative factors are known by construction (Chapter 09, paper 004).
+"""The clips dataset: 2-s phrases whose generative factors are known by construction.
 
 Chapter 09 asks which level of a hierarchical latent controls what. That can only be measured on data whose
 factors are known, so every clip here is made from three factors, each drawn independently and uniformly,
@@ -40,11 +40,16 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
-from .. import config, midi
-from .common import SPLITS, BuildReport, DataError, atomic_path, map_in_processes, read_wav, write_json_atomic
+from .. import context
+from ..checks import index, is_int
+from ..io import atomic_path, write_json_atomic
+from ..synth import Synth, require_fluidsynth, soundfont_path
+from .base import SPLITS, SplitSet
+from .common import BuildReport, DataError, map_in_processes, read_wav
 
 SAMPLE_RATE = 16000
 SECONDS = 2.0
@@ -98,21 +103,17 @@ MAKE_DATA_FIX = ("Run `make data` (or `python -m course_lib.data build --only cl
 # ---------------------------------------------------------------------------------------------- one clip
 
 def _check_index(factor: str, value) -> int:
-    n = len(_TABLES[factor])
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= int(value) < n:
-        raise ValueError(f"{factor} must be an index in 0..{n - 1} ({', '.join(FACTOR_CLASSES[factor])}), "
-                         f"got {value!r}")
-    return int(value)
+    return index(factor, value, len(_TABLES[factor]), ", ".join(FACTOR_CLASSES[factor]))
 
 
 def clip_pitches(melody: int, transpose: int = 0) -> list[int]:
-    """Chapter 09. The four MIDI pitches of a melody contour at BASE_PITCH + transpose."""
+    """The four MIDI pitches of a melody contour at BASE_PITCH + transpose."""
     offsets = MELODIES[_check_index("melody", melody)][1]
     return [BASE_PITCH + int(transpose) + o for o in offsets]
 
 
 def clip_midi(instrument: int, melody: int, rhythm: int, transpose: int = 0, velocity: int = 90):
-    """Chapter 09. One clip as a PrettyMIDI (tempo 120, one instrument): 4 melody notes, each cut by the gate pattern.
+    """One clip as a PrettyMIDI (tempo 120, one instrument): 4 melody notes, each cut by the gate pattern.
 
     Pure (no FluidSynth). Note k of the contour sounds at k * 0.5 s + slot * 0.125 s for every (slot, gate)
     of the rhythm and lasts gate * 0.125 s, so a clip holds 4 * len(pattern) notes, all within 2.0 s.
@@ -139,13 +140,13 @@ def clip_midi(instrument: int, melody: int, rhythm: int, transpose: int = 0, vel
 
 
 def render_clip(pm, sample_rate: int = SAMPLE_RATE, gain: float = GAIN) -> np.ndarray:
-    """Chapter 09. Render a clip by FluidSynth (reverb, chorus off; fresh synthesizer) to exactly 2.0 s of mono float32.
+    """Render a clip by FluidSynth (reverb, chorus off; fresh synthesizer) to exactly 2.0 s of mono float32.
 
     A fresh synthesizer per call: a reused one gives different samples for the same MIDI (see the module
     doc), so with a fresh one a clip renders to the same samples whatever was rendered before.
     """
     n = int(round(SECONDS * sample_rate))
-    with midi.Synth(sample_rate, gain=gain, reverb=False, chorus=False) as synth:
+    with Synth(sample_rate, gain=gain, reverb=False, chorus=False) as synth:
         x = synth.render(pm, duration_s=SECONDS)
     return np.pad(x[:n], (0, max(0, n - len(x)))).astype(np.float32)
 
@@ -153,13 +154,13 @@ def render_clip(pm, sample_rate: int = SAMPLE_RATE, gain: float = GAIN) -> np.nd
 # ---------------------------------------------------------------------------------------------- factors
 
 def split_counts(n: int) -> dict[str, int]:
-    """Chapter 09. Clips per split for n clips: round(0.1 n) valid, round(0.1 n) test, the rest train."""
+    """Clips per split for n clips: round(0.1 n) valid, round(0.1 n) test, the rest train."""
     n_valid, n_test = round(SPLIT_FRACTIONS["valid"] * n), round(SPLIT_FRACTIONS["test"] * n)
     return {"train": n - n_valid - n_test, "valid": n_valid, "test": n_test}
 
 
 def sample_factors(n: int, seed: int) -> list[dict]:
-    """Chapter 09. Labels of n distinct clips: {instrument, melody, rhythm, transpose, velocity, split}; seeded.
+    """Labels of n distinct clips: {instrument, melody, rhythm, transpose, velocity, split}; seeded.
 
     The (instrument, melody, rhythm) combinations come from seeded shuffles of all 128, one after another
     (balanced factors); transpose and velocity are uniform, redrawn when the clip was already drawn. The
@@ -217,13 +218,13 @@ def _make_clip(task: dict) -> dict:
 
 def build_clips(out_dir: str | os.PathLike, n: int, seed: int = 0, sample_rate: int = SAMPLE_RATE,
                 progress: bool = True, workers: int | None = None) -> BuildReport:
-    """Chapter 09. Render n clips (labels from sample_factors(n, seed)) into out_dir, atomically (see the module doc).
+    """Render n clips (labels from sample_factors(n, seed)) into out_dir, atomically (see the module doc).
 
     Each clip gets a fresh synthesizer, so the files do not depend on the order or the number of workers:
     workers > 1 renders in that many fresh Python processes (default: up to 8 from n = 1000 on; a worker
     needs a few seconds to start). A failed build leaves nothing at out_dir. Needs FluidSynth.
     """
-    midi.require_fluidsynth()
+    require_fluidsynth()
     if int(sample_rate) < 8000:
         raise ValueError(f"sample_rate must be at least 8000 Hz (the melodies reach 800 Hz), got {sample_rate}")
     t0, out_dir, sample_rate = time.perf_counter(), Path(out_dir), int(sample_rate)
@@ -243,7 +244,7 @@ def build_clips(out_dir: str | os.PathLike, n: int, seed: int = 0, sample_rate: 
         report.kept = len(index)
         write_json_atomic(tmp / INDEX, index)
         info = {"n": n, "seed": seed, "sample_rate": sample_rate, "seconds": SECONDS, "gain": GAIN,
-                "soundfont": str(midi.soundfont_path()), "workers": workers,
+                "soundfont": str(soundfont_path()), "workers": workers,
                 "per_split": {s: sum(e["split"] == s for e in index) for s in SPLITS},
                 "factor_classes": FACTOR_CLASSES, "max_peak": max(e["peak"] for e in index),
                 "wall_s": round(time.perf_counter() - t0, 2)}
@@ -253,8 +254,13 @@ def build_clips(out_dir: str | os.PathLike, n: int, seed: int = 0, sample_rate: 
 
 # ---------------------------------------------------------------------------------------------- loading
 
-class ClipSet:
-    """Chapter 09. Clips with known factors: audio (N, n_samples) float32, labels {factor: (N,) int64}, meta."""
+class ClipSet(SplitSet):
+    """Clips with known factors: audio (N, n_samples) float32, labels {factor: (N,) int64}, meta.
+
+    Notebook: 09_hierarchical_diffusion
+    """
+
+    NOUN, ID_KEY = "clips", "id"
 
     def __init__(self, audio, labels: dict, meta: list[dict], sample_rate: int = SAMPLE_RATE,
                  report: BuildReport | None = None, root: Path | None = None):
@@ -262,46 +268,31 @@ class ClipSet:
         self.sample_rate, self.root = int(sample_rate), root
         self.report = report or BuildReport("clips")
 
-    def __len__(self) -> int:
-        return len(self.meta)
-
-    def __repr__(self) -> str:
-        counts = {s: sum(m["split"] == s for m in self.meta) for s in SPLITS}
-        return (f"ClipSet({len(self)} clips of {self.audio.shape[-1] / self.sample_rate:g} s, {counts}, "
-                f"{self.sample_rate} Hz, factors {', '.join(f'{f} ({len(FACTOR_CLASSES[f])})' for f in FACTORS)})")
-
-    def split(self, name: str) -> "ClipSet":
-        """Chapter 09. The clips of one split ('train', 'valid' or 'test')."""
+    def subset(self, idx: Sequence[int]) -> "ClipSet":
+        """The clips at the positions idx, in that order (audio and labels indexed alike)."""
         import torch
 
-        if name not in SPLITS:
-            raise ValueError(f"unknown split {name!r}; use one of {SPLITS}")
-        keep = torch.tensor([i for i, m in enumerate(self.meta) if m["split"] == name], dtype=torch.int64)
+        keep = torch.tensor(list(idx), dtype=torch.int64)
         return ClipSet(self.audio[keep], {f: v[keep] for f, v in self.labels.items()},
                        [self.meta[i] for i in keep.tolist()], self.sample_rate, self.report, self.root)
 
+    def _repr_parts(self) -> list[str]:
+        return [f"{len(self)} clips of {self.audio.shape[-1] / self.sample_rate:g} s", str(self.per_split()),
+                f"{self.sample_rate} Hz", f"factors {', '.join(f'{f} ({len(FACTOR_CLASSES[f])})' for f in FACTORS)}"]
+
     def log_mel(self, n_mels: int = 64, n_frames: int = 32, n_fft: int = 1024, batch_size: int = 256):
-        """Chapter 09. Log-mel spectrograms (N, n_mels, n_frames) by audio.log_mel, hop = n_samples // n_frames.
+        """Log-mel spectrograms (N, n_mels, n_frames) by features.log_mel_frames, hop = n_samples // n_frames.
 
         n_fft 1024 (64 ms at 16 kHz), not 2048: a 128-ms window spans a whole 16th slot and blurs the
         gate patterns. The centred STFT gives one frame more than n_frames; the last is dropped.
         """
-        import torch
-
-        from .. import audio
+        from ..features import log_mel_frames
 
         n_samples = self.audio.shape[-1]
         hop = n_samples // int(n_frames) if int(n_frames) > 0 else 0
         if int(n_mels) < 1 or hop < 1:
             raise ValueError(f"need n_mels >= 1 and 1 <= n_frames <= {n_samples}, got {n_mels}, {n_frames}")
-        out = []
-        for a in range(0, len(self), int(batch_size)):
-            L = audio.log_mel(self.audio[a:a + int(batch_size)], self.sample_rate, n_fft=int(n_fft), hop=hop,
-                              n_mels=int(n_mels))
-            if L.shape[-1] < n_frames:  # not reached with hop = n_samples // n_frames; kept for safety
-                L = torch.nn.functional.pad(L, (0, n_frames - L.shape[-1]), mode="replicate")
-            out.append(L[..., :n_frames])
-        return torch.cat(out) if out else torch.zeros((0, int(n_mels), int(n_frames)))
+        return log_mel_frames(self.audio, self.sample_rate, int(n_fft), hop, int(n_mels), int(n_frames), int(batch_size))
 
 
 def _read_index(root: Path) -> list[dict]:
@@ -325,7 +316,7 @@ def _read_index(root: Path) -> list[dict]:
                             f"Fix the entry or rebuild the folder.")
         for factor in FACTORS:
             v, n = m[factor], len(FACTOR_CLASSES[factor])
-            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < n:
+            if not is_int(v) or not 0 <= v < n:
                 raise DataError(f"{path}: entry {k} ({m['file']}) has the {factor} label {v!r}; allowed 0..{n - 1} "
                                 f"({', '.join(FACTOR_CLASSES[factor])}). It was built by another version of "
                                 f"course_lib: delete {root} and build it again.")
@@ -333,7 +324,7 @@ def _read_index(root: Path) -> list[dict]:
 
 
 def load_clips(path: str | os.PathLike | None = None, split: str | None = None, progress: bool = False) -> ClipSet:
-    """Chapter 09. Open a folder made by build_clips (default: this profile's) as a ClipSet, all clips or one split.
+    """Open a folder made by build_clips (default: this profile's) as a ClipSet, all clips or one split.
 
     Raises DataError naming the file and the fix for a missing folder, a missing or damaged clips.json,
     a label index outside its classes, and a WAV that is missing, unreadable, truncated, at another sample
@@ -342,7 +333,7 @@ def load_clips(path: str | os.PathLike | None = None, split: str | None = None, 
     import torch
     from tqdm.auto import tqdm
 
-    root = Path(path).expanduser() if path is not None else config.data_dir("clips")
+    root = Path(path).expanduser() if path is not None else context.data_dir("clips")
     if split is not None and split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; use one of {SPLITS} or None for all")
     if not root.is_dir():

@@ -1,68 +1,23 @@
-"""Shared pieces of every dataset builder: atomic writes, build reports, checked WAV reading (Chapter 00)."""
+"""Shared pieces of every dataset builder: build reports, checked WAV reading and writing, worker processes."""
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
-
-SPLITS = ("train", "valid", "test")  # every dataset's split names
+from ..io import atomic_path, write_json_atomic
 
 
 class DataError(ValueError):
-    """A file that cannot be used, with the file named and the fix stated (Chapter 00)."""
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Chapter 00. Yield a temporary path next to `path`; rename it into place only if the block succeeds.
-
-    Works for files and folders: nothing half-written is ever left at `path`.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    target = tmp / path.name
-    try:
-        yield target
-        if not target.exists():
-            raise RuntimeError(f"atomic_path: nothing was written to {target}")
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        os.replace(target, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def write_json_atomic(path: str | os.PathLike, obj: object) -> Path:
-    """Chapter 00. Write JSON so that a crash never leaves a truncated file."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=1, sort_keys=False, default=_json_default))
-    return Path(path)
-
-
-def _json_default(o: object) -> object:
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+    """A file that cannot be used, with the file named and the fix stated."""
 
 
 @dataclass
 class BuildReport:
-    """Chapter 00. What a build or load did: files kept, files skipped with the reason, fixes applied."""
+    """What a build or load did: files kept, files skipped with the reason, fixes applied."""
 
     name: str
     kept: int = 0
@@ -70,15 +25,15 @@ class BuildReport:
     fixed: list[dict] = field(default_factory=list)
 
     def skip(self, file: str | os.PathLike, reason: str) -> None:
-        """Chapter 00. Record a file left out, with the reason."""
+        """Record a file left out, with the reason."""
         self.skipped.append({"file": str(file), "reason": reason})
 
     def fix(self, file: str | os.PathLike, what: str) -> None:
-        """Chapter 00. Record a change made to a file's content on the way in (resampled, downmixed...)."""
+        """Record a change made to a file's content on the way in (resampled, downmixed...)."""
         self.fixed.append({"file": str(file), "fix": what})
 
     def summary(self) -> str:
-        """Chapter 00. A short text: counts, then the first skipped and fixed files."""
+        """A short text: counts, then the first skipped and fixed files. Notebook: 00_start_here."""
         lines = [f"{self.name}: {self.kept} kept, {len(self.skipped)} skipped, {len(self.fixed)} fixed"]
         for s in self.skipped[:20]:
             lines.append(f"  skipped {s['file']}: {s['reason']}")
@@ -91,16 +46,16 @@ class BuildReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        """Chapter 00. The report as plain JSON data."""
+        """The report as plain JSON data."""
         return {"name": self.name, "kept": self.kept, "skipped": self.skipped, "fixed": self.fixed}
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Chapter 00. Write the report as JSON, atomically."""
+        """Write the report as JSON, atomically. Notebook: 00_start_here."""
         return write_json_atomic(path, self.to_dict())
 
 
 def wav_truncated(path: Path) -> str | None:
-    """Chapter 00. Why a RIFF/WAVE file is cut short (its data chunk declares more bytes than the file holds), else None.
+    """Why a RIFF/WAVE file is cut short (its data chunk declares more bytes than the file holds), else None.
 
     soundfile reads such a file without complaint and returns fewer samples, so loaders check the header first.
     """
@@ -126,36 +81,13 @@ def wav_truncated(path: Path) -> str | None:
         return None
 
 
-def digest(*parts: object) -> str:
-    """Chapter 00. SHA-1 hex digest of parts (bytes as they are, anything else as str): cache keys and hash splits."""
-    import hashlib
-
-    h = hashlib.sha1()
-    for p in parts:
-        h.update(p if isinstance(p, bytes) else str(p).encode())
-        h.update(b"\0")
-    return h.hexdigest()
-
-
-def files_fingerprint(folder: str | os.PathLike) -> str:
-    """Chapter 00. A digest of every file's relative path, size and mtime under `folder` (a cache key part)."""
-    import hashlib
-
-    h = hashlib.sha1()
-    folder = Path(folder)
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        for name in sorted(files):
-            st = os.stat(os.path.join(root, name))
-            h.update(f"{os.path.relpath(os.path.join(root, name), folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:16]
-
-
 def read_wav(path: str | os.PathLike, sample_rate: int | None = None, mono: bool = True,
              report: BuildReport | None = None) -> tuple[np.ndarray, int]:
-    """Chapter 00. Read a WAV/FLAC as float32 with soundfile; downmix and resample (reported) or raise DataError.
+    """Read a WAV/FLAC as float32 with soundfile; downmix and resample (reported) or raise DataError.
 
     Raises DataError naming the file for an unreadable, empty or silent-length file.
+
+    Notebook: 02_fc_vs_conv_autoencoders
     """
     import soundfile as sf
 
@@ -190,7 +122,7 @@ def read_wav(path: str | os.PathLike, sample_rate: int | None = None, mono: bool
 
 
 def write_wav(path: str | os.PathLike, x: np.ndarray, sample_rate: int) -> Path:
-    """Chapter 00. Write a mono float waveform as 16-bit PCM WAV, atomically."""
+    """Write a mono float waveform as 16-bit PCM WAV, atomically."""
     import soundfile as sf
 
     with atomic_path(path) as tmp:
@@ -216,7 +148,7 @@ def run_shard(spec_path: str) -> None:
 
 def map_in_processes(target: str, tasks: list[dict], workers: int, work_dir: str | os.PathLike, progress: bool = True,
                      desc: str = "rendering", unit: str = "item") -> list:
-    """Chapter 00. [f(t) for t in tasks] with f = target ('package.module:function'), in order.
+    """[f(t) for t in tasks] with f = target ('package.module:function'), in order.
 
     With workers > 1 the tasks are split over that many fresh Python processes (tasks and results must be
     JSON-serialisable; a worker's tuples come back as lists). Fresh processes, not fork: FluidSynth loads
@@ -228,7 +160,7 @@ def map_in_processes(target: str, tasks: list[dict], workers: int, work_dir: str
 
     from tqdm.auto import tqdm
 
-    from ..config import repo_root
+    from ..context import repo_root
 
     done: dict[int, object] = {}
     if workers > 1 and len(tasks) > 1:
@@ -256,3 +188,20 @@ def map_in_processes(target: str, tasks: list[dict], workers: int, work_dir: str
     for k in tqdm(missing, desc=desc, unit=unit, disable=not progress or not missing):
         done[k] = fn(tasks[k])
     return [done[k] for k in range(len(tasks))]
+
+
+def read_pretty_midi(path: Path, fix: str = ""):
+    """A MIDI file as a PrettyMIDI; DataError with the reason (and `fix`, the advice appended) when unusable."""
+    import warnings
+
+    import pretty_midi
+
+    if path.stat().st_size == 0:
+        raise DataError(f"empty file (0 bytes){fix}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pretty_midi.PrettyMIDI(str(path))
+    except Exception as e:  # mido / pretty_midi raise OSError, EOFError, ValueError, KeyError, ...
+        why = str(e).strip()[:200] or ("the file ends too early (truncated)" if isinstance(e, EOFError) else "-")
+        raise DataError(f"not a readable MIDI file ({type(e).__name__}: {why}){fix}") from None

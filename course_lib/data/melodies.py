@@ -1,4 +1,4 @@
-"""The melodies dataset: folk tunes and chorales from music21's corpus, or any folder of MIDI files (Chapter 06).
+"""The melodies dataset: folk tunes and chorales from music21's corpus, or any folder of MIDI files.
 
 Two ways in, one form out (a `MelodySet`: one notes array per tune, on the 16th-note grid of course_lib.midi):
 
@@ -26,15 +26,20 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
-from .. import config
+from .. import context
 from ..midi import (DEFAULT_VELOCITY, END, MELODY_FIRST_PITCH, MELODY_HOLD, N_MELODY_TOKENS, STEPS_PER_QUARTER,
                     empty_notes, fold_to_piano, melody_tokens, midi_to_notes, notes_to_midi,
                     piano_roll, sort_notes)
-from .common import SPLITS, digest, BuildReport, DataError, atomic_path, write_json_atomic
+from ..io import atomic_path, digest, write_json_atomic
+from .base import SPLITS, SplitSet
+from .common import BuildReport, DataError, read_pretty_midi
+
+if TYPE_CHECKING:
+    import torch
 
 SOURCES = ("essenFolksong", "oneills1850", "ryansMammoth", "bach")
 SCORE_SUFFIXES = (".abc", ".mxl", ".xml", ".musicxml", ".krn")
@@ -47,7 +52,7 @@ MAKE_DATA_FIX = "Run `make data` to build the course data, or check the path (CO
 # ---------------------------------------------------------------------------------------------- helpers
 
 def split_of(key: str) -> str:
-    """Chapter 06. The split of a tune, 80/10/10 'train'/'valid'/'test', from a stable hash of its id."""
+    """The split of a tune, 80/10/10 'train'/'valid'/'test', from a stable hash of its id."""
     bucket = int(digest("split", key)[:8], 16) % 100
     return "train" if bucket < 80 else "valid" if bucket < 90 else "test"
 
@@ -57,7 +62,7 @@ def _safe(name: str) -> str:
 
 
 def corpus_root() -> Path:
-    """Chapter 06. The folder of the corpus that ships with music21."""
+    """The folder of the corpus that ships with music21."""
     import music21
 
     return Path(music21.__file__).resolve().parent / "corpus"
@@ -75,7 +80,7 @@ def _read_text(path: Path) -> str:
 
 @dataclass(frozen=True)
 class TuneRef:
-    """Chapter 06. Where one tune lives: source name, file, number in the book (0: the whole file), id."""
+    """Where one tune lives: source name, file, number in the book (0: the whole file), id."""
 
     source: str
     path: Path
@@ -84,12 +89,12 @@ class TuneRef:
 
     @property
     def tune_id(self) -> str:
-        """Chapter 06. A stable id: <source>-<file stem>-<number in the book>."""
+        """A stable id: <source>-<file stem>-<number in the book>."""
         return f"{_safe(self.source)}-{_safe(self.path.stem)}-{self.number}"
 
 
 def abc_numbers(path: str | os.PathLike) -> list[int]:
-    """Chapter 06. The reference numbers (X: fields) of an ABC file, in order, without repeats; [] if none."""
+    """The reference numbers (X: fields) of an ABC file, in order, without repeats; [] if none."""
     seen: dict[int, None] = {}
     for m in re.finditer(r"^\s*X:\s*(\d+)\s*$", _read_text(Path(path)), flags=re.M):
         seen.setdefault(int(m.group(1)), None)
@@ -97,7 +102,7 @@ def abc_numbers(path: str | os.PathLike) -> list[int]:
 
 
 def source_tunes(source: str | os.PathLike) -> list[TuneRef]:
-    """Chapter 06. List the tunes of a source without parsing: a music21 corpus name, or an ABC/MusicXML file/folder."""
+    """List the tunes of a source without parsing: a music21 corpus name, or an ABC/MusicXML file/folder."""
     name = str(source)
     if name in SOURCES:
         base, root = corpus_root() / name, corpus_root()
@@ -137,7 +142,7 @@ def _melody_parts(score) -> list:
 
 
 def score_to_notes(score, steps_per_quarter: int = STEPS_PER_QUARTER) -> tuple[np.ndarray, int]:
-    """Chapter 06. A music21 score to (notes array, n_steps): one track per part, ties merged, grace notes dropped.
+    """A music21 score to (notes array, n_steps): one track per part, ties merged, grace notes dropped.
 
     Times are quarterLength * steps_per_quarter rounded to the grid; a pickup bar is padded so that bar lines
     fall on multiples of the bar length. Chords give one note per pitch. When the parts are named Soprano,
@@ -186,7 +191,7 @@ def _score_meta(score) -> dict:
 
 
 def parse_source_file(path: str | os.PathLike, numbers: Sequence[int] = (0,)) -> list[dict]:
-    """Chapter 06. Parse tunes of one ABC / MusicXML file with music21: one dict per number, with 'error' on failure.
+    """Parse tunes of one ABC / MusicXML file with music21: one dict per number, with 'error' on failure.
 
     Each dict: number, notes, n_steps, title, time_signature, key, error (None when fine). Number 0 parses
     the whole file as one tune (the first score if music21 returns several).
@@ -217,7 +222,7 @@ def parse_source_file(path: str | os.PathLike, numbers: Sequence[int] = (0,)) ->
 
 def _cache_path(path: Path) -> Path:
     st = path.stat()
-    return config.data_root() / "cache" / "music21" / _cache_name(str(path.resolve()), st.st_size, st.st_mtime_ns)
+    return context.data_root() / "cache" / "music21" / _cache_name(str(path.resolve()), st.st_size, st.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -244,7 +249,7 @@ def _load_entries(cache: Path) -> list[dict]:
 
 
 def cached_source_file(path: str | os.PathLike, numbers: Sequence[int]) -> tuple[dict[int, dict], int]:
-    """Chapter 06. parse_source_file through the per-file cache; returns ({number: tune}, how many were parsed now)."""
+    """Parse_source_file through the per-file cache; returns ({number: tune}, how many were parsed now)."""
     path = Path(path)
     cache = _cache_path(path)
     entries: list[dict] = []
@@ -287,7 +292,7 @@ def _quotas(need: int, active: list[str]) -> dict[str, int]:
 def build_melodies(out_dir: str | os.PathLike, n_tunes: int, seed: int = 0,
                    sources: Iterable[str | os.PathLike] | None = None, progress: bool = True,
                    workers: int | None = None) -> BuildReport:
-    """Chapter 06. Build the melodies dataset (n_tunes spread evenly over the sources) into out_dir, atomically.
+    """Build the melodies dataset (n_tunes spread evenly over the sources) into out_dir, atomically.
 
     Tunes are taken in a seeded order per source; a tune that fails (parse error, no notes, too short, exact
     duplicate) is skipped, reported, and replaced by the next one. Only the tunes needed are parsed, and each
@@ -355,7 +360,7 @@ def _parse_batch(batch: list[TuneRef], workers: int | None,
     by_file: dict[Path, list[int]] = {}
     for ref in batch:
         by_file.setdefault(ref.path, []).append(ref.number)
-    todo = [(str(path), numbers, str(config.data_root())) for path, numbers in by_file.items()]
+    todo = [(str(path), numbers, str(context.data_root())) for path, numbers in by_file.items()]
     if workers is None:  # processes pay off only for many uncached files (each worker imports music21)
         cold = sum(len(numbers) for path, numbers in by_file.items() if not _cache_path(path).exists())
         workers = min(8, os.cpu_count() or 1) if cold > 200 else 1
@@ -402,8 +407,10 @@ def _write_build(out_dir: Path, kept: list[tuple[TuneRef, dict]], report: BuildR
 
 # ---------------------------------------------------------------------------------------------- the set
 
-class MelodySet:
-    """Chapter 06. Tunes as notes arrays (16th grid) with metadata; splits, melody tokens, piano rolls, windows."""
+class MelodySet(SplitSet):
+    """Tunes as notes arrays (16th grid) with metadata; splits, melody tokens, piano rolls, windows."""
+
+    NOUN, ID_KEY = "tunes", "tune_id"
 
     def __init__(self, notes: list[np.ndarray], meta: list[dict], report: BuildReport | None = None,
                  root: Path | None = None):
@@ -414,47 +421,37 @@ class MelodySet:
         self.window_tune_index: np.ndarray | None = None  # set by windows(): the tune of each window
         self._tokens: dict[int, np.ndarray] = {}
 
-    def __len__(self) -> int:
-        return len(self.notes)
+    def subset(self, idx: Sequence[int]) -> "MelodySet":
+        """The tunes at the positions idx, in that order."""
+        return MelodySet([self.notes[i] for i in idx], [self.meta[i] for i in idx], self.report, self.root)
 
-    def __repr__(self) -> str:
-        counts = {s: sum(m["split"] == s for m in self.meta) for s in SPLITS}
-        return f"MelodySet({len(self)} tunes, {counts}, root={self.root})"
-
-    @property
-    def tune_ids(self) -> list[str]:
-        """Chapter 06. The id of every tune, in order."""
-        return [m["tune_id"] for m in self.meta]
-
-    def split(self, name: str) -> "MelodySet":
-        """Chapter 06. The tunes of one split ('train', 'valid' or 'test')."""
-        if name not in SPLITS:
-            raise ValueError(f"unknown split {name!r}; use one of {SPLITS}")
-        keep = [i for i, m in enumerate(self.meta) if m["split"] == name]
-        return MelodySet([self.notes[i] for i in keep], [self.meta[i] for i in keep], self.report, self.root)
+    def _repr_parts(self) -> list[str]:
+        return [*super()._repr_parts(), f"root={self.root}"]
 
     def tokens(self, i: int) -> np.ndarray:
-        """Chapter 06. Melody tokens (MusicVAE, 90 classes) of tune i, one per 16th step."""
+        """Melody tokens (MusicVAE, 90 classes) of tune i, one per 16th step. Notebook: 06_lstm_vae_melodies."""
         if i not in self._tokens:
             self._tokens[i] = melody_tokens(self.notes[i], n_steps=self.meta[i]["n_steps"])
         return self._tokens[i].copy()
 
     def piano_roll(self, i: int) -> np.ndarray:
-        """Chapter 06. Multi-hot piano roll (88, T) of tune i (all tracks)."""
+        """Multi-hot piano roll (88, T) of tune i (all tracks). Notebook: 06_lstm_vae_melodies."""
         return piano_roll(self.notes[i], n_steps=self.meta[i]["n_steps"])
 
     def midi(self, i: int, tempo: float = 120.0):
-        """Chapter 06. Tune i as a PrettyMIDI (to listen to it with course_lib.midi.render)."""
+        """Tune i as a PrettyMIDI (to listen to it with course_lib.synth.render). Notebook: 06_lstm_vae_melodies."""
         return notes_to_midi(self.notes[i], tempo=tempo)
 
     def windows(self, n_bars: int, steps_per_bar: int = 16, hop_bars: int | None = None, min_notes: int = 1,
                 transpose: int = 0) -> np.ndarray:
-        """Chapter 06. All windows of n_bars bars of melody tokens, int64 (n_windows, n_bars * steps_per_bar).
+        """All windows of n_bars bars of melody tokens, int64 (n_windows, n_bars * steps_per_bar).
 
         Windows start every hop_bars bars (default 1, as in MusicVAE) and lie wholly inside the tune. A window
         that starts in the middle of a note starts with that note's note-on instead of a hold. Windows with fewer
         than min_notes note-ons are skipped; transpose shifts note-ons by semitones, and windows that would leave
         the piano range are dropped. self.window_tune_index gets the tune of each window.
+
+        Notebook: 06_lstm_vae_melodies
         """
         L, hop = n_bars * steps_per_bar, (hop_bars or 1) * steps_per_bar
         out, owner = [], []
@@ -483,6 +480,18 @@ class MelodySet:
         self.window_tune_index = np.concatenate(owner) if owner else np.zeros(0, np.int64)
         return np.concatenate(out).astype(np.int64) if out else np.zeros((0, L), np.int64)
 
+    def sample_windows(self, n_bars: int, n: int, seed: int, transpose: Sequence[int] = (0,)) -> torch.Tensor:
+        """A seeded random subset of at most n windows (all shifts in `transpose` pooled), kept in order.
+
+        The windows of every shift are concatenated (shift by shift, as `windows` gives them), then n distinct
+        rows are drawn with numpy's default_rng(seed) and sorted, so a subset never depends on torch's state.
+        """
+        import torch
+
+        w = np.concatenate([self.windows(n_bars, transpose=k) for k in transpose])
+        idx = np.sort(np.random.default_rng(seed).choice(len(w), size=min(int(n), len(w)), replace=False))
+        return torch.from_numpy(w[idx])
+
 
 # ---------------------------------------------------------------------------------------------- loading
 
@@ -490,15 +499,7 @@ def _read_midi_file(path: Path) -> tuple[np.ndarray, dict, int]:
     """One MIDI file to (notes folded into the piano range, metadata, notes moved); DataError when unusable."""
     import pretty_midi
 
-    if path.stat().st_size == 0:
-        raise DataError("empty file (0 bytes)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pm = pretty_midi.PrettyMIDI(str(path))
-    except Exception as e:  # mido / pretty_midi raise OSError, EOFError, ValueError, KeyError, ...
-        why = str(e).strip()[:200] or ("the file ends too early (truncated)" if isinstance(e, EOFError) else "-")
-        raise DataError(f"not a readable MIDI file ({type(e).__name__}: {why})") from None
+    pm = read_pretty_midi(path)
     notes = midi_to_notes(pm)
     if len(notes) == 0:
         raise DataError("no notes (empty or drum-only tracks)")
@@ -519,11 +520,13 @@ def _midi_folder_key(root: Path, files: list[Path]) -> str:
 
 
 def load_midi_folder(path: str | os.PathLike, progress: bool = True) -> MelodySet:
-    """Chapter 06. Read every MIDI file under a folder (recursively) into a MelodySet; bad files are reported.
+    """Read every MIDI file under a folder (recursively) into a MelodySet; bad files are reported.
 
     Unreadable, empty, truncated or note-less files are skipped and listed in .report.skipped with the reason;
     notes outside 21..108 are moved by octaves (listed in .report.fixed). The split comes from the relative
     path. The arrays are cached under data_root()/cache/midi/, keyed by the folder and its files' sizes/mtimes.
+
+    Notebook: 06_lstm_vae_melodies
     """
     from tqdm.auto import tqdm
 
@@ -533,7 +536,7 @@ def load_midi_folder(path: str | os.PathLike, progress: bool = True) -> MelodySe
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in MIDI_SUFFIXES)
     if not files:
         raise DataError(f"{root}: holds no MIDI files (.mid / .midi, searched recursively). {MAKE_DATA_FIX}")
-    cache = config.data_root() / "cache" / "midi" / f"{_midi_folder_key(root, files)}.npz"
+    cache = context.data_root() / "cache" / "midi" / f"{_midi_folder_key(root, files)}.npz"
     if cache.exists():
         try:
             return _load_npz_set(cache, root)
@@ -574,8 +577,8 @@ def _load_npz_set(path: Path, root: Path) -> MelodySet:
 
 
 def load_melodies(path: str | os.PathLike | None = None, progress: bool = True) -> MelodySet:
-    """Chapter 06. Open a built melodies set (index.json) or any folder of MIDI files; default: this profile's set."""
-    root = Path(path) if path is not None else config.data_dir("melodies")
+    """Open a built melodies set (index.json) or any folder of MIDI files; default: this profile's set."""
+    root = Path(path) if path is not None else context.data_dir("melodies")
     if not root.exists():
         raise DataError(f"{root}: not found. {MAKE_DATA_FIX}")
     if not (root / "index.json").exists():

@@ -1,5 +1,5 @@
 """The notes dataset: single notes in the exact NSynth layout, rendered from a General MIDI soundfont,
-and the loader that reads it and the real NSynth alike (Chapter 00).
+and the loader that reads it and the real NSynth alike.
 
 Layout (NSynth's, unchanged)::
 
@@ -25,9 +25,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .. import config, midi
+from .. import context, io
+from ..synth import Synth, require_fluidsynth
 from . import common
-from .common import SPLITS, BuildReport, DataError
+from .base import SPLITS
+from .common import BuildReport, DataError
 
 FAMILIES = ("bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed", "string",
             "synth_lead", "vocal")
@@ -91,18 +93,18 @@ SILENT_NOTES: frozenset[tuple[int, int]] = frozenset({(65, 64)})
 
 
 def instrument_str(program: int) -> str:
-    """Chapter 00. NSynth-style instrument name of a GM program: '<family>_<source>_<program:03d>'."""
+    """NSynth-style instrument name of a GM program: '<family>_<source>_<program:03d>'."""
     family, source = GM_FAMILY[program]
     return f"{family}_{source}_{program:03d}"
 
 
 def note_str(instrument: str, pitch: int, velocity: int) -> str:
-    """Chapter 00. NSynth note name: '<instrument_str>-<pitch:03d>-<velocity:03d>'."""
+    """NSynth note name: '<instrument_str>-<pitch:03d>-<velocity:03d>'. Notebook: 00_start_here."""
     return f"{instrument}-{pitch:03d}-{velocity:03d}"
 
 
 def family_index(family: str | int) -> int:
-    """Chapter 00. Index of an NSynth family given by name or index; ValueError names the valid ones."""
+    """Index of an NSynth family given by name or index; ValueError names the valid ones."""
     if isinstance(family, (int, np.integer)) and 0 <= int(family) < len(FAMILIES):
         return int(family)
     if isinstance(family, str) and family in FAMILIES:
@@ -111,7 +113,7 @@ def family_index(family: str | int) -> int:
 
 
 def program_pitches(program: int) -> list[int]:
-    """Chapter 00. The MIDI pitches rendered for a GM program (its family range, minus known silent notes)."""
+    """The MIDI pitches rendered for a GM program (its family range, minus known silent notes)."""
     lo, hi = PROGRAM_PITCH_RANGE.get(program, PITCH_RANGE[GM_FAMILY[program][0]])
     return [p for p in range(lo, hi + 1) if (program, p) not in SILENT_NOTES]
 
@@ -121,7 +123,7 @@ def program_pitches(program: int) -> list[int]:
 
 
 def split_instruments(seed: int = 0) -> dict[str, dict[str, list[int]]]:
-    """Chapter 00. Split -> family -> GM programs, disjoint: per family ~10 % of instruments to valid, ~10 % to test."""
+    """Split -> family -> GM programs, disjoint: per family ~10 % of instruments to valid, ~10 % to test."""
     # At least one instrument per split for a family of 3+ (all 11 families here); a family of 2 would
     # get train + test (unseen test instruments matter more than validation), a family of 1 train only.
     rng = np.random.default_rng([seed, 0])
@@ -139,7 +141,7 @@ def split_instruments(seed: int = 0) -> dict[str, dict[str, list[int]]]:
 
 
 def split_counts(n_notes: int) -> dict[str, int]:
-    """Chapter 00. Notes per split for a total of n_notes: about 80 / 10 / 10."""
+    """Notes per split for a total of n_notes: about 80 / 10 / 10."""
     n_valid = round(SPLIT_FRACTIONS["valid"] * n_notes)
     n_test = round(SPLIT_FRACTIONS["test"] * n_notes)
     return {"train": n_notes - n_valid - n_test, "valid": n_valid, "test": n_test}
@@ -187,8 +189,8 @@ def _readme(n_kept: dict[str, int], seed: int, soundfont: Path) -> str:
 def build_notes(out_dir: str | os.PathLike, n_notes: int, seed: int = 0,
                 velocities: Sequence[int] = (25, 50, 75, 100, 127), sample_rate: int = SAMPLE_RATE,
                 progress: bool = True) -> BuildReport:
-    """Chapter 00. Render n_notes single notes into out_dir (NSynth layout), atomically; return the report."""
-    midi.require_fluidsynth()  # before anything is written: FluidSynthMissing carries the install command
+    """Render n_notes single notes into out_dir (NSynth layout), atomically; return the report."""
+    require_fluidsynth()  # before anything is written: FluidSynthMissing carries the install command
     velocities = sorted({int(v) for v in velocities})
     if n_notes < 1 or not velocities or not all(1 <= v <= 127 for v in velocities):
         raise ValueError(f"need n_notes >= 1 and velocities in 1..127, got {n_notes}, {velocities}")
@@ -197,7 +199,7 @@ def build_notes(out_dir: str | os.PathLike, n_notes: int, seed: int = 0,
     assignment, counts = split_instruments(seed), split_counts(n_notes)
     n_samples = int(round(DURATION_S * sample_rate))
     kept: dict[str, int] = {}
-    with common.atomic_path(out_dir) as tmp, midi.Synth(sample_rate) as synth, \
+    with common.atomic_path(out_dir) as tmp, Synth(sample_rate) as synth, \
             tqdm(total=n_notes, desc="rendering notes", disable=not progress) as bar:
         for split in SPLITS:
             examples = _render_split(tmp / f"nsynth-{split}", synth, assignment[split], counts[split],
@@ -215,7 +217,7 @@ def build_notes(out_dir: str | os.PathLike, n_notes: int, seed: int = 0,
     return report
 
 
-def _render_split(split_dir: Path, synth: "midi.Synth", programs: dict[str, list[int]], n: int,
+def _render_split(split_dir: Path, synth: Synth, programs: dict[str, list[int]], n: int,
                   velocities: Sequence[int], rng: np.random.Generator, n_samples: int,
                   report: BuildReport, bar: tqdm) -> dict[str, dict]:
     """Render one split: n notes spread evenly over families; silent renders are skipped, reported and replaced."""
@@ -268,7 +270,7 @@ def _number_notes(root: Path) -> None:
 
 @dataclass
 class NoteSet:
-    """Chapter 00. Loaded notes: audio (N, 64000) float32 and int64 labels, note keys, examples.json entries, report."""
+    """Notes of one split: audio (N, 64000) float32, int64 labels, ids, examples.json entries, report."""
 
     audio: torch.Tensor
     pitch: torch.Tensor
@@ -276,7 +278,7 @@ class NoteSet:
     family: torch.Tensor
     instrument: torch.Tensor
     source: torch.Tensor
-    keys: list[str]
+    ids: list[str]  # the examples.json key of every note (its note_str), in order
     meta: list[dict]
     report: BuildReport
     sample_rate: int = SAMPLE_RATE
@@ -285,14 +287,14 @@ class NoteSet:
     _TENSORS = ("audio", "pitch", "velocity", "family", "instrument", "source")
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return len(self.ids)
 
     def to(self, device: str | torch.device) -> "NoteSet":
-        """Chapter 00. The same notes with every tensor moved to `device`."""
+        """The same notes with every tensor moved to `device`. Notebook: 02_fc_vs_conv_autoencoders."""
         return dataclasses.replace(self, **{k: getattr(self, k).to(device) for k in self._TENSORS})
 
     def subset(self, idx: Sequence[int] | torch.Tensor | np.ndarray | slice) -> "NoteSet":
-        """Chapter 00. The notes at `idx` (indices, boolean mask or slice), in that order."""
+        """The notes at `idx` (indices, boolean mask or slice), in that order."""
         if isinstance(idx, slice):
             idx = range(len(self))[idx]
         idx = torch.as_tensor(np.asarray(idx) if not isinstance(idx, torch.Tensor) else idx)
@@ -301,13 +303,15 @@ class NoteSet:
         idx = idx.long().flatten().cpu()
         rows = idx.tolist()
         tensors = {k: getattr(self, k)[idx.to(getattr(self, k).device)] for k in self._TENSORS}
-        return dataclasses.replace(self, keys=[self.keys[i] for i in rows], meta=[self.meta[i] for i in rows],
+        return dataclasses.replace(self, ids=[self.ids[i] for i in rows], meta=[self.meta[i] for i in rows],
                                    **tensors)
 
     def sample(self, n: int | None, seed: int = 0) -> "NoteSet":
-        """Chapter 03. A seeded random subset of n notes in their original order (all of them when n is None or >= len).
+        """A seeded random subset of n notes in their original order (all of them when n is None or >= len).
 
         Use it instead of the first n notes: files are stored in instrument order, so a prefix misses families.
+
+        Notebook: 03_spectrogram_autoencoders
         """
         if n is None or n >= len(self):
             return self
@@ -317,12 +321,15 @@ class NoteSet:
         return self.subset(idx.sort().values)
 
     def family_str(self, i: int) -> str:
-        """Chapter 00. The family name of note i, e.g. 'organ'."""
+        """The family name of note i, e.g. 'organ'. Notebook: 00_start_here."""
         return self.family_names[int(self.family[i])]
 
 
 def split_dir(root: str | os.PathLike, split: str = "train") -> Path:
-    """Chapter 00. The folder with examples.json: root itself, else root/nsynth-<split>; else DataError with the fix."""
+    """The folder with examples.json: root itself, else root/nsynth-<split>; else DataError with the fix.
+
+    Notebook: 00_start_here
+    """
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DataError(f"{root}: no such folder. To get the notes dataset, {DATA_FIX}.")
@@ -334,7 +341,7 @@ def split_dir(root: str | os.PathLike, split: str = "train") -> Path:
 
 
 def read_examples(path: str | os.PathLike) -> dict[str, dict]:
-    """Chapter 00. Parse an NSynth examples.json (note_str -> entry); DataError naming the file if it is not that."""
+    """Parse an NSynth examples.json (note_str -> entry); DataError naming the file if it is not that."""
     path = Path(path)
     try:
         examples = json.loads(path.read_text(encoding="utf-8"))
@@ -398,9 +405,9 @@ def _cache_file(folder: Path, families: list[int] | None, pitch_range: tuple[int
     """Cache path keyed by the resolved split folder, examples.json, every WAV's name/size/mtime and the filters."""
     ex, audio = (folder / "examples.json").stat(), folder / "audio"
     key = {"v": CACHE_VERSION, "path": str(folder.resolve()), "mtime": ex.st_mtime_ns, "size": ex.st_size,
-           "audio": common.files_fingerprint(audio) if audio.is_dir() else None, "families": families,
+           "audio": io.files_fingerprint(audio) if audio.is_dir() else None, "families": families,
            "pitch_range": pitch_range, "max_notes": max_notes, "seed": seed if max_notes is not None else None}
-    return config.data_root() / "cache" / "notes" / f"{common.digest(json.dumps(key, sort_keys=True))[:16]}.pt"
+    return context.data_root() / "cache" / "notes" / f"{io.digest(json.dumps(key, sort_keys=True))[:16]}.pt"
 
 
 def _as_int16(audio: torch.Tensor, chunk: int = 256) -> torch.Tensor | None:
@@ -418,7 +425,8 @@ def _save_cache(path: Path, ns: NoteSet) -> None:
     """Write the tensors atomically; audio as int16 when it is exactly 16-bit (half the disk and time)."""
     q = _as_int16(ns.audio) if len(ns) else None
     blob = {k: getattr(ns, k) for k in NoteSet._TENSORS}
-    blob.update(audio=ns.audio if q is None else q, audio_int16=q is not None, keys=ns.keys, meta=ns.meta,
+    # the ids are stored under 'keys', their name when the cache format was fixed (existing caches stay valid)
+    blob.update(audio=ns.audio if q is None else q, audio_int16=q is not None, keys=ns.ids, meta=ns.meta,
                 report=ns.report.to_dict(), sample_rate=ns.sample_rate)
     try:
         with common.atomic_path(path) as tmp:
@@ -433,7 +441,7 @@ def _load_cache(path: Path) -> NoteSet | None:
         audio = blob["audio"].float().div_(32768.0) if blob["audio_int16"] else blob["audio"]
         report = BuildReport(**blob["report"])
         report.name += " (from cache)"
-        return NoteSet(audio=audio, **{k: blob[k] for k in NoteSet._TENSORS[1:]}, keys=blob["keys"],
+        return NoteSet(audio=audio, **{k: blob[k] for k in NoteSet._TENSORS[1:]}, ids=blob["keys"],
                        meta=blob["meta"], report=report, sample_rate=blob["sample_rate"])
     except Exception as e:  # a damaged cache is rebuilt, never trusted
         warnings.warn(f"ignoring the unreadable notes cache {path}: {e}")
@@ -443,7 +451,7 @@ def _load_cache(path: Path) -> NoteSet | None:
 def load_notes(root: str | os.PathLike, split: str = "train", families: Iterable[str | int] | None = None,
                pitch_range: tuple[int, int] | None = None, max_notes: int | None = None, seed: int = 0,
                cache: bool = True, progress: bool = True) -> NoteSet:
-    """Chapter 00. Load one split of an NSynth-layout folder (ours or the real NSynth); bad files skipped, reported."""
+    """Load one split of an NSynth-layout folder (ours or the real NSynth); bad files skipped, reported."""
     folder = split_dir(root, split)
     fams = None if families is None else sorted({family_index(f) for f in families})
     prange = None if pitch_range is None else (int(pitch_range[0]), int(pitch_range[1]))
@@ -506,4 +514,4 @@ def _noteset(audio: torch.Tensor, rows: list[int], candidates: list[tuple[str, t
     report.kept = len(keys)
     return NoteSet(audio=audio.contiguous(), pitch=labels[:, 0].clone(), velocity=labels[:, 1].clone(),
                    family=labels[:, 2].clone(), instrument=labels[:, 3].clone(), source=labels[:, 4].clone(),
-                   keys=keys, meta=[examples[k] for k in keys], report=report)
+                   ids=keys, meta=[examples[k] for k in keys], report=report)

@@ -1,4 +1,4 @@
-"""The performances dataset: synthesizer performances with controller (CC) automation (Chapter 07, paper 000).
+"""The performances dataset: synthesizer performances with controller (CC) automation.
 
 Paper 000 models synth performances: MIDI notes plus continuous-controller automation (filter sweeps,
 tempo-synced LFO "wobble", mod wheel, expression, sends) rendered to audio. Here a performance is
@@ -40,16 +40,18 @@ from __future__ import annotations
 import json
 import os
 import time
-import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from .. import config, midi
+from .. import context, events
 from ..midi import END, PITCH, START, STEPS_PER_QUARTER, fold_to_piano, melody_tokens, tokens_to_notes
-from .common import SPLITS, BuildReport, DataError, atomic_path, map_in_processes, read_wav, write_json_atomic
+from ..io import atomic_path, write_json_atomic
+from ..synth import Synth, fluidsynth_available, require_fluidsynth, soundfont_path
+from .base import SPLITS, SplitSet
+from .common import BuildReport, DataError, map_in_processes, read_pretty_midi, read_wav
 from .melodies import MIDI_SUFFIXES, load_melodies, split_of
 
 SAMPLE_RATE = 16000
@@ -60,7 +62,7 @@ HEADROOM_PEAK = 0.9  # a piece whose mono peak exceeds this is re-rendered at ha
 GRID = 8  # steps per quarter of a performance: the 1/32-note grid
 MIN_NOTES = 8  # tunes with fewer notes are not used for performances
 # the candidates controller_effects measures: paper 000's ten controllers, as the event vocabulary has them
-CONTROLLERS, CONTROLLER_NAMES = midi.CONTROLLERS, midi.CONTROLLER_NAMES
+CONTROLLERS, CONTROLLER_NAMES = events.CONTROLLERS, events.CONTROLLER_NAMES
 MEASURE_PROGRAM, MEASURE_PITCH, MEASURE_SECONDS = 81, 60, 2.0  # the held note it measures with (Lead 2, sawtooth)
 # Audible = a 0 -> 127 change at least as large, in MR-STFT distance, as a 0.5 dB level change of the same
 # note (measured 0.105 for program 81, note 60; 1 dB gives 0.207): 0.5 dB is about the smallest level step
@@ -94,14 +96,16 @@ def _held_note(program: int, pitch: int, seconds: float, cc: int | None = None, 
 
 
 def render_performance(pm, duration_s: float, sample_rate: int = SAMPLE_RATE, gain: float = GAIN) -> np.ndarray:
-    """Chapter 07. Render a PrettyMIDI with FluidSynth, reverb and chorus ON, to exactly duration_s of mono float32.
+    """Render a PrettyMIDI with FluidSynth, reverb and chorus ON, to exactly duration_s of mono float32.
 
     A fresh synthesizer is made for every call (about 30 ms): FluidSynth keeps state between renders (reverb
     tail, dither, block phase), so reusing one would make a piece's audio depend on what was rendered before.
     With a fresh one the same MIDI always gives the same samples.
+
+    Notebook: 07_transformer_vae_automation
     """
     n = int(round(duration_s * sample_rate))
-    with midi.Synth(sample_rate, gain=gain, reverb=True, chorus=True) as synth:
+    with Synth(sample_rate, gain=gain, reverb=True, chorus=True) as synth:
         x = synth.render(pm, duration_s=duration_s)
     return np.pad(x[:n], (0, max(0, n - len(x)))).astype(np.float32)
 
@@ -112,20 +116,22 @@ _EFFECTS_CACHE: dict[tuple, dict[int, float]] = {}
 def controller_effects(controllers: Sequence[int] = CONTROLLERS, program: int = MEASURE_PROGRAM,
                        pitch: int = MEASURE_PITCH, seconds: float = MEASURE_SECONDS,
                        sample_rate: int = SAMPLE_RATE) -> dict[int, float]:
-    """Chapter 07. How much each controller changes the sound: MR-STFT distance between a held note at CC 0 and 127.
+    """How much each controller changes the sound: MR-STFT distance between a held note at CC 0 and 127.
 
     The note (velocity 100) is held for `seconds` and rendered with 0.5 s of tail, reverb and chorus ON,
     every other controller at its General MIDI default (the Synth resets before each render). The value
     is course_lib.audio.multi_resolution_stft_distance (0 = identical; a 1 dB level change gives about 0.2).
     Results are memoised per arguments and soundfont. Needs FluidSynth.
+
+    Notebook: 07_transformer_vae_automation
     """
     import torch
 
     from .. import audio
 
-    midi.require_fluidsynth()
+    require_fluidsynth()
     key = (tuple(int(c) for c in controllers), int(program), int(pitch), float(seconds), int(sample_rate),
-           str(midi.soundfont_path()))
+           str(soundfont_path()))
     if key not in _EFFECTS_CACHE:
         out = {}
         threads = torch.get_num_threads()
@@ -145,10 +151,12 @@ def controller_effects(controllers: Sequence[int] = CONTROLLERS, program: int = 
 
 def audible_controllers(threshold: float = AUDIBLE_THRESHOLD, effects: dict[int, float] | None = None,
                         **kw) -> list[int]:
-    """Chapter 07. The controllers whose 0 -> 127 change exceeds `threshold` (default: a 0.5 dB level change).
+    """The controllers whose 0 -> 127 change exceeds `threshold` (default: a 0.5 dB level change).
 
     `effects` is a controller_effects table; without it one is measured (keyword arguments go to
     controller_effects). Sorted controller numbers.
+
+    Notebook: 07_transformer_vae_automation
     """
     effects = controller_effects(**kw) if effects is None else effects
     return sorted(int(cc) for cc, d in effects.items() if d > threshold)
@@ -158,7 +166,7 @@ def audible_controllers(threshold: float = AUDIBLE_THRESHOLD, effects: dict[int,
 
 def curve_params(kind: str, n_steps: int, steps_per_quarter: int, rng: np.random.Generator,
                  value_range: tuple[int, int] = (0, 127)) -> dict:
-    """Chapter 07. Random parameters of one automation curve of `kind`, values inside value_range (JSON-ready).
+    """Random parameters of one automation curve of `kind`, values inside value_range (JSON-ready).
 
     sweep: start, end, shape (linear | exp); lfo: rate (1/2, 1/4, 1/8 note), wave (sine | triangle), centre,
     depth, phase (peak | trough: where the cycle starts); swell: low, high, peak (fraction of the length);
@@ -195,7 +203,7 @@ def curve_params(kind: str, n_steps: int, steps_per_quarter: int, rng: np.random
 
 def automation(kind: str, n_steps: int, steps_per_quarter: int, rng: np.random.Generator,
                **params) -> np.ndarray:
-    """Chapter 07. One controller curve, int64 values in 0..127, one per grid step; deterministic given rng.
+    """One controller curve, int64 values in 0..127, one per grid step; deterministic given rng.
 
     kind: 'sweep' (linear or exponential ramp from start to end), 'lfo' (tempo-synced sine or triangle with a
     period of a 1/2, 1/4 or 1/8 note: the "wobble"), 'swell' (half-cosine rise from low to high at `peak`,
@@ -284,7 +292,7 @@ def _velocities(starts: np.ndarray, accent: str, steps_per_quarter: int, rng: np
 def make_performance(notes: np.ndarray, rng: np.random.Generator, program_choices: Sequence[int] = SYNTH_PROGRAMS,
                      controllers: Sequence[int] = (1, 7, 11, 91, 93), n_bars: int = 2,
                      steps_per_quarter: int = GRID, cc_every: int = 2, tune_id: str | None = None):
-    """Chapter 07. One synth performance of n_bars bars from a melody: (PrettyMIDI at tempo 120, metadata dict).
+    """One synth performance of n_bars bars from a melody: (PrettyMIDI at tempo 120, metadata dict).
 
     `notes` is a course notes array on the 16th grid; its top line (melody_tokens) is moved to the 1/32 grid
     (steps_per_quarter = 8: steps doubled), a bar-aligned window of n_bars 4/4 bars with enough onsets is cut
@@ -401,7 +409,7 @@ def _make_piece(task: dict) -> tuple[dict, list[dict]]:
 def build_performances(out_dir: str | os.PathLike, n: int, melodies_dir: str | os.PathLike | None = None,
                        n_bars: int = 2, seed: int = 0, sample_rate: int = SAMPLE_RATE, progress: bool = True,
                        workers: int | None = None) -> BuildReport:
-    """Chapter 07. Build n synth performances from the melody set into out_dir, atomically (see the module doc).
+    """Build n synth performances from the melody set into out_dir, atomically (see the module doc).
 
     Measures controller_effects first and automates only the audible controllers; each piece inherits its
     tune's split; the audio is rendered with reverb and chorus on, exactly n_bars * 2 s + 0.5 s long. A
@@ -409,7 +417,7 @@ def build_performances(out_dir: str | os.PathLike, n: int, melodies_dir: str | o
     (own seed, fresh synthesizer), so workers > 1 renders them in that many fresh Python processes with the
     same result (default: up to 8 when n > 500). Needs FluidSynth.
     """
-    midi.require_fluidsynth()
+    require_fluidsynth()
     if n < 1 or n_bars < 1:
         raise ValueError(f"need n >= 1 and n_bars >= 1, got {n}, {n_bars}")
     t0, out_dir = time.perf_counter(), Path(out_dir)
@@ -419,7 +427,7 @@ def build_performances(out_dir: str | os.PathLike, n: int, melodies_dir: str | o
     audible = audible_controllers(effects=effects)
     if not audible:
         raise DataError(f"no controller changes the sound above {AUDIBLE_THRESHOLD} with the soundfont "
-                        f"{midi.soundfont_path()} ({effects}). Check the soundfont (COURSE_SOUNDFONT).")
+                        f"{soundfont_path()} ({effects}). Check the soundfont (COURSE_SOUNDFONT).")
     seconds = n_bars * 4 * 60.0 / TEMPO + TAIL_S
     tunes = _pick_tunes(melodies, n, seed, report)
     if workers is None:
@@ -445,7 +453,7 @@ def build_performances(out_dir: str | os.PathLike, n: int, melodies_dir: str | o
             "names": {str(cc): CONTROLLER_NAMES.get(cc, "") for cc in effects},
             "threshold": AUDIBLE_THRESHOLD, "audible": audible})
         info = {"n": n, "n_bars": n_bars, "seed": seed, "sample_rate": sample_rate, "seconds": seconds,
-                "gain": GAIN, "soundfont": str(midi.soundfont_path()), "n_tunes": len(set(tunes)),
+                "gain": GAIN, "soundfont": str(soundfont_path()), "n_tunes": len(set(tunes)),
                 "per_split": {s: sum(e["split"] == s for e in index) for s in SPLITS}, "workers": workers,
                 "wall_s": round(time.perf_counter() - t0, 2)}
         write_json_atomic(tmp / "build_report.json", {**report.to_dict(), **info})
@@ -456,26 +464,17 @@ def build_performances(out_dir: str | os.PathLike, n: int, melodies_dir: str | o
 
 def _read_performance_midi(path: Path):
     """One MIDI file as a PrettyMIDI without drum tracks; DataError (reason only) when unusable."""
-    import pretty_midi
-
-    if path.stat().st_size == 0:
-        raise DataError("empty file (0 bytes). Delete it or export it again.")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pm = pretty_midi.PrettyMIDI(str(path))
-    except Exception as e:  # mido / pretty_midi raise OSError, EOFError, ValueError, KeyError, ...
-        why = str(e).strip()[:200] or ("the file ends too early (truncated)" if isinstance(e, EOFError) else "-")
-        raise DataError(f"not a readable MIDI file ({type(e).__name__}: {why}). Re-export or delete it.") from None
+    pm = read_pretty_midi(path, fix=". Re-export or delete it.")
     pm.instruments = [i for i in pm.instruments if not i.is_drum]
     if not any(i.notes for i in pm.instruments):
         raise DataError("no notes outside drum tracks")
     return pm
 
 
-class PerformanceSet:
-    """Chapter 07. Synth performances: metadata per piece, MIDI read lazily, audio read (or rendered) on demand."""
+class PerformanceSet(SplitSet):
+    """Synth performances: metadata per piece, MIDI read lazily, audio read (or rendered) on demand."""
 
+    NOUN, ID_KEY = "pieces", "id"
     CACHE_SIZE = 64  # MIDI files and waveforms kept in memory (the most recently used)
 
     def __init__(self, meta: list[dict], root: Path, sample_rate: int = SAMPLE_RATE,
@@ -488,24 +487,13 @@ class PerformanceSet:
         self._midi: OrderedDict[int, object] = OrderedDict()
         self._audio: OrderedDict[int, np.ndarray] = OrderedDict()
 
-    def __len__(self) -> int:
-        return len(self.meta)
+    def subset(self, idx: Sequence[int]) -> "PerformanceSet":
+        """The pieces at the positions idx, in that order (MIDI and audio are read again on use)."""
+        return PerformanceSet([self.meta[i] for i in idx], self.root, self.sample_rate, self.report,
+                              self.render_missing)
 
-    def __repr__(self) -> str:
-        counts = {s: sum(m["split"] == s for m in self.meta) for s in SPLITS}
-        return f"PerformanceSet({len(self)} pieces, {counts}, {self.sample_rate} Hz, root={self.root})"
-
-    @property
-    def ids(self) -> list[str]:
-        """Chapter 07. The id of every piece, in order."""
-        return [m["id"] for m in self.meta]
-
-    def split(self, name: str) -> "PerformanceSet":
-        """Chapter 07. The pieces of one split ('train', 'valid' or 'test')."""
-        if name not in SPLITS:
-            raise ValueError(f"unknown split {name!r}; use one of {SPLITS}")
-        return PerformanceSet([m for m in self.meta if m["split"] == name], self.root, self.sample_rate,
-                              self.report, self.render_missing)
+    def _repr_parts(self) -> list[str]:
+        return [*super()._repr_parts(), f"{self.sample_rate} Hz", f"root={self.root}"]
 
     def _remember(self, cache: OrderedDict, i: int, value):
         cache[i] = value
@@ -515,7 +503,10 @@ class PerformanceSet:
         return value
 
     def midi(self, i: int):
-        """Chapter 07. Piece i as a PrettyMIDI (drum tracks dropped), read from its file on first use."""
+        """Piece i as a PrettyMIDI (drum tracks dropped), read from its file on first use.
+
+        Notebook: 07_transformer_vae_automation
+        """
         if i in self._midi:
             self._midi.move_to_end(i)
             return self._midi[i]
@@ -527,10 +518,12 @@ class PerformanceSet:
         return self._remember(self._midi, i, pm)
 
     def audio(self, i: int) -> np.ndarray | None:
-        """Chapter 07. Piece i as mono float32 at sample_rate: its WAV, else rendered (reverb+chorus on), else None.
+        """Piece i as mono float32 at sample_rate: its WAV, else rendered (reverb+chorus on), else None.
 
         Rendering happens when there is no WAV, render_missing is set and FluidSynth is available; the
         length is the MIDI's end time + 0.5 s.
+
+        Notebook: 07_transformer_vae_automation
         """
         if i in self._audio:
             self._audio.move_to_end(i)
@@ -538,7 +531,7 @@ class PerformanceSet:
         rel = self.meta[i].get("audio")
         if rel and (self.root / rel).exists():
             x, _ = read_wav(self.root / rel, sample_rate=self.sample_rate)
-        elif self.render_missing and midi.fluidsynth_available():
+        elif self.render_missing and fluidsynth_available():
             pm = self.midi(i)
             x = render_performance(pm, pm.get_end_time() + TAIL_S, self.sample_rate)
         else:
@@ -596,14 +589,14 @@ def _load_folder(root: Path, render_missing: bool, sample_rate: int, progress: b
 
 def load_performances(path: str | os.PathLike | None = None, render_missing: bool = True,
                       sample_rate: int = SAMPLE_RATE, progress: bool = True) -> PerformanceSet:
-    """Chapter 07. Open a built performances folder (index.json) or any folder of MIDI files; default: this profile's.
+    """Open a built performances folder (index.json) or any folder of MIDI files; default: this profile's.
 
     For a plain folder every .mid/.midi is read (recursively, drum tracks dropped); unreadable, empty,
     truncated or note-less files are skipped and listed in .report.skipped; the split comes from a hash of
     the relative path; a WAV next to a MIDI file is used as its audio, else audio is rendered on demand
     (render_missing and FluidSynth) or None. Raises DataError when nothing usable is found.
     """
-    root = Path(path).expanduser() if path is not None else config.data_dir("performances")
+    root = Path(path).expanduser() if path is not None else context.data_dir("performances")
     if not root.is_dir():
         raise DataError(f"{root}: no such folder. {MAKE_DATA_FIX}")
     if (root / "index.json").exists():

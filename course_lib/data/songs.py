@@ -1,4 +1,4 @@
-"""The songs dataset and paper 001's raw-audio preprocessing (Chapter 02).
+"""The songs dataset and paper 001's raw-audio preprocessing.
 
 * `build_songs(out_dir, melodies, n_songs, seconds)` renders multi-instrument, "electronic-ish" songs at
   44.1 kHz through FluidSynth, so that the data is closer to paper 001's Beatport EDM than a folk tune is:
@@ -26,9 +26,12 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .. import audio, config, midi
+from .. import audio, context
 from ..midi import END, PITCH, START, STEPS_PER_QUARTER, fold_to_piano, melody_tokens, tokens_to_notes
-from .common import SPLITS, digest, BuildReport, DataError, atomic_path, read_wav, write_json_atomic, write_wav
+from ..io import atomic_path, digest, write_json_atomic
+from ..synth import Synth, require_fluidsynth
+from .base import SPLITS, SplitSet
+from .common import BuildReport, DataError, read_wav, write_wav
 from .melodies import MelodySet, split_of
 
 SAMPLE_RATE = 44100  # what build_songs renders (paper 001's source rate)
@@ -56,7 +59,7 @@ KICK, SNARE, CLAP, CLOSED_HAT, OPEN_HAT = 36, 38, 39, 42, 46
 # ---------------------------------------------------------------------------------------------- one song
 
 def bar_chords(notes: np.ndarray, n_bars: int, steps_per_bar: int = STEPS_PER_BAR) -> list[tuple[int, bool]]:
-    """Chapter 02. One triad per bar, (root pitch class, is_major), from the pitch classes sounding in the bar.
+    """One triad per bar, (root pitch class, is_major), from the pitch classes sounding in the bar.
 
     Each pitch class is weighted by how long it sounds in the bar; the root is the pitch class whose triad
     (root, best third, fifth) collects most weight, major when its major third outweighs its minor third.
@@ -102,7 +105,7 @@ def _add(inst, pitch: int, start: int, end: int, velocity: int, sec: float, seco
 
 def song_midi(notes: np.ndarray, rng: np.random.Generator, seconds: float, n_steps: int | None = None,
               drums: bool = True):
-    """Chapter 02. A looped song from one tune as a PrettyMIDI: lead, chords, bass and drums, drawn from rng.
+    """A looped song from one tune as a PrettyMIDI: lead, chords, bass and drums, drawn from rng.
 
     Tempo (118-128 bpm), programs and patterns come from `rng`; every draw is made whether or not `drums`
     is set, so drums=False gives the same song without its drum track. Instruments are named
@@ -161,7 +164,7 @@ def song_midi(notes: np.ndarray, rng: np.random.Generator, seconds: float, n_ste
 
 
 def song_info(pm) -> dict:
-    """Chapter 02. Tempo, programs and patterns of a song made by song_midi (what index.json records)."""
+    """Tempo, programs and patterns of a song made by song_midi (what index.json records)."""
     parts = {inst.name.split("/")[0]: inst for inst in pm.instruments}
     return {"tempo": round(float(pm.get_tempo_changes()[1][0]), 3),
             "programs": {k: int(v.program) for k, v in parts.items()},
@@ -171,7 +174,7 @@ def song_info(pm) -> dict:
 # ---------------------------------------------------------------------------------------------- building
 
 def song_split_counts(n_songs: int) -> dict[str, int]:
-    """Chapter 02. Songs per split for n_songs: about 80/10/10, at least one valid and one test song from 3 on."""
+    """Songs per split for n_songs: about 80/10/10, at least one valid and one test song from 3 on."""
     n_valid = max(1, round(0.1 * n_songs)) if n_songs >= 3 else 0
     n_test = max(1, round(0.1 * n_songs)) if n_songs >= 3 else 0
     return {"train": n_songs - n_valid - n_test, "valid": n_valid, "test": n_test}
@@ -179,7 +182,7 @@ def song_split_counts(n_songs: int) -> dict[str, int]:
 
 def pick_tunes(melodies: MelodySet, n_songs: int, seed: int = 0,
                report: BuildReport | None = None) -> list[int]:
-    """Chapter 02. Tune indices for n_songs songs, stratified 80/10/10 by the tunes' own splits; seeded.
+    """Tune indices for n_songs songs, stratified 80/10/10 by the tunes' own splits; seeded.
 
     Within a split, tunes with >= 16 notes come first (in a seeded order); a tune is reused only when the
     split has fewer tunes than songs. A split without tunes gives its songs to train (reported).
@@ -209,7 +212,7 @@ def pick_tunes(melodies: MelodySet, n_songs: int, seed: int = 0,
 
 def build_songs(out_dir: str | os.PathLike, melodies: MelodySet, n_songs: int, seconds: float, seed: int = 0,
                 sample_rate: int = SAMPLE_RATE, progress: bool = True) -> BuildReport:
-    """Chapter 02. Render n_songs looped multi-instrument songs of `seconds` each into out_dir, atomically.
+    """Render n_songs looped multi-instrument songs of `seconds` each into out_dir, atomically.
 
     Layout: <split>/<song_id>.wav (16-bit mono, exactly round(seconds * sample_rate) samples), index.json,
     build_report.json. Fixed synth gain (no normalisation); a song whose peak leaves too little headroom
@@ -217,7 +220,7 @@ def build_songs(out_dir: str | os.PathLike, melodies: MelodySet, n_songs: int, s
     """
     from tqdm.auto import tqdm
 
-    midi.require_fluidsynth()
+    require_fluidsynth()
     if n_songs < 1 or seconds <= 0:
         raise ValueError(f"need n_songs >= 1 and seconds > 0, got {n_songs}, {seconds}")
     if len(melodies) == 0:
@@ -226,7 +229,7 @@ def build_songs(out_dir: str | os.PathLike, melodies: MelodySet, n_songs: int, s
     report = BuildReport("songs build")
     n_samples = int(round(seconds * sample_rate))
     index, peaks = [], []
-    with atomic_path(out_dir) as tmp, midi.Synth(sample_rate, gain=GAIN) as synth:
+    with atomic_path(out_dir) as tmp, Synth(sample_rate, gain=GAIN) as synth:
         for s in SPLITS:
             (tmp / s).mkdir(parents=True)
         tunes = pick_tunes(melodies, n_songs, seed, report)
@@ -250,13 +253,13 @@ def build_songs(out_dir: str | os.PathLike, melodies: MelodySet, n_songs: int, s
     return report
 
 
-def _render(synth: midi.Synth, pm, seconds: float, n_samples: int, name: str,
+def _render(synth: Synth, pm, seconds: float, n_samples: int, name: str,
             report: BuildReport) -> tuple[np.ndarray, float]:
     """Render at the fixed gain; re-render at half the gain (reported) while the peak leaves too little headroom."""
     gain, x = GAIN, synth.render(pm, duration_s=seconds)
     while np.abs(x).max() > HEADROOM_PEAK and gain > GAIN / 64:
         peak, gain = float(np.abs(x).max()), gain / 2
-        with midi.Synth(synth.sample_rate, gain=gain) as quiet:
+        with Synth(synth.sample_rate, gain=gain) as quiet:
             x = quiet.render(pm, duration_s=seconds)
         report.fix(name, f"peak {peak:.3f} > {HEADROOM_PEAK} (risk of clipping): re-rendered at gain {gain:g}")
     return np.pad(x[:n_samples], (0, max(0, n_samples - len(x)))), gain
@@ -264,32 +267,27 @@ def _render(synth: midi.Synth, pm, seconds: float, n_samples: int, name: str,
 
 # ---------------------------------------------------------------------------------------------- loading
 
-class AudioSet:
-    """Chapter 02. Songs as 1-D float32 tensors of varying length at one sample rate, with metadata and a report."""
+class AudioSet(SplitSet):
+    """Songs as 1-D float32 tensors of varying length at one sample rate, with metadata and a report."""
+
+    NOUN, ID_KEY = "songs", "song_id"
 
     def __init__(self, audio: list[torch.Tensor], meta: list[dict], report: BuildReport, sample_rate: int,
                  root: Path | None = None):
         self.audio, self.meta, self.report = audio, meta, report
         self.sample_rate, self.root = int(sample_rate), root
 
-    def __len__(self) -> int:
-        return len(self.audio)
-
-    def __repr__(self) -> str:
-        counts = {s: sum(m["split"] == s for m in self.meta) for s in SPLITS}
-        return f"AudioSet({len(self)} songs, {self.total_seconds:.0f} s at {self.sample_rate} Hz, {counts})"
-
-    def split(self, name: str) -> "AudioSet":
-        """Chapter 02. The songs of one split ('train', 'valid' or 'test')."""
-        if name not in SPLITS:
-            raise ValueError(f"unknown split {name!r}; use one of {SPLITS}")
-        keep = [i for i, m in enumerate(self.meta) if m["split"] == name]
-        return AudioSet([self.audio[i] for i in keep], [self.meta[i] for i in keep], self.report,
+    def subset(self, idx: Sequence[int]) -> "AudioSet":
+        """The songs at the positions idx, in that order."""
+        return AudioSet([self.audio[i] for i in idx], [self.meta[i] for i in idx], self.report,
                         self.sample_rate, self.root)
+
+    def _repr_parts(self) -> list[str]:
+        return [f"{len(self)} songs", f"{self.total_seconds:.0f} s at {self.sample_rate} Hz", str(self.per_split())]
 
     @property
     def total_seconds(self) -> float:
-        """Chapter 02. The length of all songs together, in seconds."""
+        """The length of all songs together, in seconds. Notebook: 02_fc_vs_conv_autoencoders."""
         return sum(len(x) for x in self.audio) / self.sample_rate
 
 
@@ -300,7 +298,7 @@ def _folder_split(rel: str, has_split_dirs: bool) -> str:
 
 def load_audio_folder(path: str | os.PathLike, sample_rate: int = PAPER_SR, progress: bool = True,
                       cache: bool = True) -> AudioSet:
-    """Chapter 02. Every audio file under a folder as an AudioSet, mono at sample_rate; bad files are reported.
+    """Every audio file under a folder as an AudioSet, mono at sample_rate; bad files are reported.
 
     Reads .wav/.flac/.ogg/.mp3 recursively. Splits come from train/ valid/ test/ subfolders when the folder
     has them, else from a hash of the
@@ -318,7 +316,7 @@ def load_audio_folder(path: str | os.PathLike, sample_rate: int = PAPER_SR, prog
                         f"To get songs, {DATA_FIX}.")
     rels = [f.relative_to(root).as_posix() for f in files]
     stats = [(r, f.stat().st_size, f.stat().st_mtime_ns) for r, f in zip(rels, files)]
-    cache_file = (config.data_root() / "cache" / "audio" /
+    cache_file = (context.data_root() / "cache" / "audio" /
                   f"{digest(CACHE_VERSION, root.resolve(), json.dumps(stats), sample_rate)[:16]}.pt")
     if cache and cache_file.exists():
         try:
@@ -390,7 +388,10 @@ def _load_cache(path: Path, root: Path) -> AudioSet:
 # ---------------------------------------------------------------------------------------------- paper 001
 
 def segments(x: torch.Tensor, seg_len: int = SEG_LEN, hop: int | None = None) -> torch.Tensor:
-    """Chapter 02. A 1-D waveform as (n, seg_len) windows every `hop` samples (default: no overlap), tail dropped."""
+    """A 1-D waveform as (n, seg_len) windows every `hop` samples (default: no overlap), tail dropped.
+
+    Notebook: 02_fc_vs_conv_autoencoders
+    """
     x = audio.to_tensor(x)
     if x.dim() != 1:
         raise ValueError(f"segments expects a 1-D waveform, got shape {tuple(x.shape)}")
@@ -404,10 +405,12 @@ def segments(x: torch.Tensor, seg_len: int = SEG_LEN, hop: int | None = None) ->
 
 
 def song_segments(songs: AudioSet, seg_len: int = SEG_LEN) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Chapter 02. Per split: (segments float32 (n, seg_len), song index (n,) int64 into `songs`), in time order.
+    """Per split: (segments float32 (n, seg_len), song index (n,) int64 into `songs`), in time order.
 
     Consecutive rows with the same song index are consecutive 3-s pieces of that song, so a model's
     outputs can be glued back together (and the seams heard).
+
+    Notebook: 02_fc_vs_conv_autoencoders
     """
     out = {}
     for s in SPLITS:
@@ -420,7 +423,7 @@ def song_segments(songs: AudioSet, seg_len: int = SEG_LEN) -> dict[str, tuple[to
 
 
 def whole_song_rfft_chunks(x: torch.Tensor, seg_len: int = SEG_LEN) -> torch.Tensor:
-    """Chapter 02. Paper 001's failed variant: RFFT of the WHOLE song, re/im interleaved, cut into seg_len chunks.
+    """Paper 001's failed variant: RFFT of the WHOLE song, re/im interleaved, cut into seg_len chunks.
 
     Chunk k is not a moment of the song but a frequency band of all of it: chunk 0 holds the lowest
     ~seg_len/2 bins (bass, kick, the fundamentals of every note), the last chunk the highest (little but
@@ -429,6 +432,8 @@ def whole_song_rfft_chunks(x: torch.Tensor, seg_len: int = SEG_LEN) -> torch.Ten
     the values inside a chunk are the song's spectrum at fine frequency spacing (1 / song length), which
     looks like noise from one song to the next. So there is no shared structure for an autoencoder to
     learn, unlike time segments, which all look alike (same sample rate, same kinds of sounds).
+
+    Notebook: 02_fc_vs_conv_autoencoders
     """
     z = audio.rfft_interleave(audio.to_tensor(x).float())
     n = z.shape[-1] // int(seg_len)
@@ -437,7 +442,10 @@ def whole_song_rfft_chunks(x: torch.Tensor, seg_len: int = SEG_LEN) -> torch.Ten
 
 def downsample(x: torch.Tensor, orig_sr: int = SAMPLE_RATE, new_sr: int = PAPER_SR,
                method: str = "anti") -> torch.Tensor:
-    """Chapter 02. 44.1 kHz -> 4410 Hz: 'anti' low-passes first (audio.resample), 'naive' keeps every 10th sample."""
+    """44.1 kHz -> 4410 Hz: 'anti' low-passes first (audio.resample), 'naive' keeps every 10th sample.
+
+    Notebook: 02_fc_vs_conv_autoencoders
+    """
     if method == "anti":
         return audio.resample(audio.to_tensor(x), orig_sr, new_sr)
     if method == "naive":

@@ -1,4 +1,4 @@
-"""Fully connected and convolutional autoencoders on 1-D RFFT features, and their cost in memory and FLOPs (Chapter 02).
+"""Fully connected and convolutional autoencoders on 1-D RFFT features, and their cost in memory and FLOPs.
 
 Paper 001 (FC vs convolutional autoencoders on raw audio) feeds 13230 values per example: the RFFT
 of 3 s at 4410 Hz, real and imaginary parts interleaved. Both models accept (B, 1, N) or (B, N) and
@@ -35,7 +35,10 @@ def _as_rows(x: torch.Tensor, n_in: int, name: str) -> torch.Tensor:
 
 
 class FCAutoencoder(nn.Module):
-    """Chapter 02. Linear n_in-hidden-latent-reversed hidden-n_in, ReLU after every layer but the last (paper 001)."""
+    """Linear n_in-hidden-latent-reversed hidden-n_in, ReLU after every layer but the last (paper 001).
+
+    Notebook: 02_fc_vs_conv_autoencoders
+    """
 
     def __init__(self, n_in: int = N_IN, hidden: Sequence[int] = (9800, 6500), latent: int = 3300) -> None:
         super().__init__()
@@ -47,15 +50,15 @@ class FCAutoencoder(nn.Module):
         self.decoder = _mlp(widths[::-1], relu_last=False)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Chapter 02. x (B, 1, N) or (B, N) -> z (B, latent), non-negative (ReLU)."""
+        """X (B, 1, N) or (B, N) -> z (B, latent), non-negative (ReLU). Notebook: 04_variational_autoencoders."""
         return self.encoder(_as_rows(x, self.n_in, "FCAutoencoder"))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Chapter 02. z (B, latent) -> x_hat (B, 1, N)."""
+        """Z (B, latent) -> x_hat (B, 1, N). Notebook: 04_variational_autoencoders."""
         return self.decoder(z).unsqueeze(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Chapter 02. Reconstruction with the input's shape."""
+        """Reconstruction with the input's shape."""
         return self.decode(self.encode(x)).reshape(x.shape)
 
 
@@ -70,7 +73,7 @@ def _mlp(widths: Sequence[int], relu_last: bool) -> nn.Sequential:
 
 def conv_lengths(n_in: int, n_layers: int = 3, kernel: int = 4, stride: int = 2,
                  padding: int = 1) -> tuple[list[int], list[int]]:
-    """Chapter 02. Encoder lengths [n_in, L1, ...] and the output_paddings that bring each ConvTranspose1d back exactly.
+    """Encoder lengths [n_in, L1, ...] and the output_paddings that bring each ConvTranspose1d back exactly.
 
     Conv1d: L' = floor((L + 2p - k) / s) + 1. ConvTranspose1d: (L' - 1) s - 2p + k + output_padding, so the
     output_padding that restores L is the remainder the floor dropped (always in [0, s - 1]).
@@ -95,7 +98,10 @@ def conv_lengths(n_in: int, n_layers: int = 3, kernel: int = 4, stride: int = 2,
 
 
 class ConvAutoencoder(nn.Module):
-    """Chapter 02. Conv1d encoder, Linear bottleneck (both ways, ReLU), ConvTranspose1d decoder (paper 001)."""
+    """Conv1d encoder, Linear bottleneck (both ways, ReLU), ConvTranspose1d decoder (paper 001).
+
+    Notebook: 02_fc_vs_conv_autoencoders
+    """
 
     def __init__(self, n_in: int = N_IN, channels: Sequence[int] = (16, 32, 64), latent: int = 3300,
                  kernel: int = 4, stride: int = 2, padding: int = 1) -> None:
@@ -120,15 +126,15 @@ class ConvAutoencoder(nn.Module):
         self.encoder, self.decoder = nn.Sequential(*enc), nn.Sequential(*dec)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Chapter 02. x (B, 1, N) or (B, N) -> z (B, latent), non-negative (ReLU)."""
+        """X (B, 1, N) or (B, N) -> z (B, latent), non-negative (ReLU). Notebook: 04_variational_autoencoders."""
         return self.encoder(_as_rows(x, self.n_in, "ConvAutoencoder").unsqueeze(1))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Chapter 02. z (B, latent) -> x_hat (B, 1, N)."""
+        """Z (B, latent) -> x_hat (B, 1, N). Notebook: 04_variational_autoencoders."""
         return self.decoder(z)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Chapter 02. Reconstruction with the input's shape."""
+        """Reconstruction with the input's shape."""
         return self.decode(self.encode(x)).reshape(x.shape)
 
 
@@ -136,7 +142,10 @@ MODELS = {"fc": FCAutoencoder, "conv": ConvAutoencoder}
 
 
 def build(kind: str, **sizes: Any) -> nn.Module:
-    """Chapter 02. build('fc' | 'conv', **sizes), e.g. build('fc', **ctx.cfg.fc); lists are fine for hidden/channels."""
+    """Build('fc' | 'conv', **sizes), e.g. build('fc', **ctx.cfg.fc); lists are fine for hidden/channels.
+
+    Notebook: 02_fc_vs_conv_autoencoders
+    """
     if kind not in MODELS:
         raise ValueError(f"build: unknown kind {kind!r}; use one of {sorted(MODELS)}")
     try:
@@ -147,10 +156,12 @@ def build(kind: str, **sizes: Any) -> nn.Module:
 
 def conv_matching_params(target_params: int, n_in: int = N_IN, channels: Sequence[int] = (16, 32, 64),
                          **conv: int) -> ConvAutoencoder:
-    """Chapter 02. A ConvAutoencoder whose latent size makes its parameter count closest to target_params.
+    """A ConvAutoencoder whose latent size makes its parameter count closest to target_params.
 
     The count is linear in the latent size d: P(d) = P(1) + (d - 1)(2F + 1), F = channels[-1] * L_last
     (the two Linear layers: F d + d weights and biases in, d F + F out), so d is solved for directly.
+
+    Notebook: 02_fc_vs_conv_autoencoders
     """
     with torch.device("meta"):
         probe = ConvAutoencoder(n_in, channels, latent=1, **conv)
@@ -162,14 +173,19 @@ def conv_matching_params(target_params: int, n_in: int = N_IN, channels: Sequenc
 # ---------------------------------------------------------------- cost: parameters, memory, FLOPs
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    """Chapter 02. Number of parameters (all, or only those with requires_grad); works on meta models."""
+    """Number of parameters (all, or only those with requires_grad); works on meta models.
+
+    Notebook: 02_fc_vs_conv_autoencoders
+    """
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
 def training_memory_bytes(model: nn.Module, optimizer: str = "adam", dtype_bytes: int = 4) -> dict[str, int]:
-    """Chapter 02. Theory for one training step without activations: weights, gradients, optimizer state, total.
+    """Theory for one training step without activations: weights, gradients, optimizer state, total.
 
     Adam keeps two moments per parameter, so fp32 Adam costs 4 + 4 + 8 = 16 bytes a parameter.
+
+    Notebook: 02_fc_vs_conv_autoencoders
     """
     if optimizer not in OPTIMIZER_STATES:
         raise ValueError(f"training_memory_bytes: unknown optimizer {optimizer!r}; use one of {sorted(OPTIMIZER_STATES)}")
@@ -181,7 +197,7 @@ def training_memory_bytes(model: nn.Module, optimizer: str = "adam", dtype_bytes
 
 
 def trace_shapes(model: nn.Module, n_in: int | Sequence[int]) -> list[tuple[str, nn.Module, tuple[int, ...], tuple[int, ...]]]:
-    """Chapter 02. (name, layer, input shape, output shape) of every leaf layer for one example of length n_in.
+    """(name, layer, input shape, output shape) of every leaf layer for one example of length n_in.
 
     n_in may also be the shape of one example, e.g. (2, 1500, 251) for chapter 03's spectrogram models.
     Runs the model on the meta device (parameters swapped for meta stand-ins), so nothing is computed
@@ -207,7 +223,7 @@ def trace_shapes(model: nn.Module, n_in: int | Sequence[int]) -> list[tuple[str,
 
 
 def activation_bytes(model: nn.Module, batch: int, n_in: int = N_IN, dtype_bytes: int = 4) -> int:
-    """Chapter 02. Activations of a forward pass: sum of every layer's output size x batch x dtype_bytes.
+    """Activations of a forward pass: sum of every layer's output size x batch x dtype_bytes.
 
     Counted: the output of every Linear / Conv1d / ConvTranspose1d and of every ReLU (the paper's
     torchsummary rows). Not counted: the input batch and targets, reshapes (Flatten / Unflatten are
@@ -220,12 +236,14 @@ def activation_bytes(model: nn.Module, batch: int, n_in: int = N_IN, dtype_bytes
 
 
 def linear_conv_flops(model: nn.Module, n_in: int | Sequence[int] = N_IN) -> int:
-    """Chapter 02. Forward FLOPs per example, 2 x multiply-adds of Linear and (transposed) 1-D / 2-D convolutions.
+    """Forward FLOPs per example, 2 x multiply-adds of Linear and (transposed) 1-D / 2-D convolutions.
 
     Linear: out_features x in_features per row. Conv: each output value costs (C_in / groups) x kernel area.
     Transposed conv: each input value is spread over (C_out / groups) x kernel area outputs. Biases, norms
     and activations are ignored. A training step (forward + backward) costs about 3x this.
     n_in: the length of one example, or its shape (e.g. (2, 1500, 251)).
+
+    Notebook: 02_fc_vs_conv_autoencoders
     """
     macs = 0
     for _, m, inp, out in trace_shapes(model, n_in):

@@ -23,42 +23,36 @@ stage 3 with every parameter trainable: plain joint training.
 """
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checks import is_int, positive_int, probability
 from ..diffusion import EDMDenoiser, edm_loss, karras_sigmas, sample_euler, sample_heun
-from .lstm_vae import _evaluating
-from .unet1d import UNet1d
+from .common import evaluating
+from .unet1d import UNet1d, group_norm
 
 UPSAMPLE_MODES = ("repeat_interleave", "repeat")
 KINDS = ("multiscale", "hdae")
 N_LEVELS = 3
 
 
-def _is_int(v: object) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
 # ------------------------------------------------------------------------------------------- latent operations
 
 def upsample_time(z: Tensor, factor: int, mode: str = "repeat_interleave") -> Tensor:
-    """Chapter 09. (B, C, L) -> (B, C, L * factor): "repeat_interleave" [a,a,b,b]; "repeat" [a,b,a,b] (the bug)."""
+    """(B, C, L) -> (B, C, L * factor): "repeat_interleave" [a,a,b,b]; "repeat" [a,b,a,b] (the bug)."""
     if mode not in UPSAMPLE_MODES:
         raise ValueError(f"mode must be one of {UPSAMPLE_MODES}, got {mode!r}")
-    if not _is_int(factor) or factor < 1:
-        raise ValueError(f"factor must be a positive integer, got {factor!r}")
+    positive_int("factor", factor)
     if z.dim() != 3:
         raise ValueError(f"upsample_time expects (batch, channels, length), got shape {tuple(z.shape)}")
     return z.repeat_interleave(int(factor), dim=-1) if mode == "repeat_interleave" else z.repeat(1, 1, int(factor))
 
 
 def refine(raw: Sequence[Tensor], mode: str = "repeat_interleave") -> list[Tensor]:
-    """Chapter 09. Coarse-to-fine residual latents: h~1 = h1, h~k = hk + upsample_time(h~(k-1), 2, mode)."""
+    """Coarse-to-fine residual latents: h~1 = h1, h~k = hk + upsample_time(h~(k-1), 2, mode)."""
     if len(raw) == 0:
         raise ValueError("refine needs at least one level")
     out = [raw[0]]
@@ -72,12 +66,11 @@ def refine(raw: Sequence[Tensor], mode: str = "repeat_interleave") -> list[Tenso
 
 
 def level_dropout(latents: Sequence[Tensor], p: float, generator: torch.Generator | None = None) -> list[Tensor]:
-    """Chapter 09. Zero each level of each example independently with probability p (per example, per level).
+    """Zero each level of each example independently with probability p (per example, per level).
 
     p = 0 returns the inputs unchanged. The keep/drop draws are made on the generator's device (CPU by default).
     """
-    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p < 1:
-        raise ValueError(f"p must lie in [0, 1), got {p!r}")
+    probability("p", p)
     latents = list(latents)
     if p == 0 or not latents:
         return latents
@@ -95,20 +88,16 @@ def level_dropout(latents: Sequence[Tensor], p: float, generator: torch.Generato
 
 # ---------------------------------------------------------------------------------------------------- encoders
 
-def _norm(channels: int, groups: int) -> nn.GroupNorm:
-    return nn.GroupNorm(math.gcd(groups, channels), channels)
-
-
 class ConvBlock1d(nn.Module):
-    """Chapter 09. Residual block of the encoders: (GroupNorm, SiLU, conv k=3) twice, plus the input."""
+    """Residual block of the encoders: (GroupNorm, SiLU, conv k=3) twice, plus the input."""
 
     def __init__(self, channels: int, groups: int = 8) -> None:
         super().__init__()
-        self.body = nn.Sequential(_norm(channels, groups), nn.SiLU(), nn.Conv1d(channels, channels, 3, padding=1),
-                                  _norm(channels, groups), nn.SiLU(), nn.Conv1d(channels, channels, 3, padding=1))
+        self.body = nn.Sequential(group_norm(channels, groups), nn.SiLU(), nn.Conv1d(channels, channels, 3, padding=1),
+                                  group_norm(channels, groups), nn.SiLU(), nn.Conv1d(channels, channels, 3, padding=1))
 
     def forward(self, x: Tensor) -> Tensor:
-        """Chapter 09. (B, C, L) -> (B, C, L)."""
+        """(B, C, L) -> (B, C, L)."""
         return x + self.body(x)
 
 
@@ -118,8 +107,8 @@ def _down(in_ch: int, out_ch: int) -> nn.Conv1d:
 
 def _check_sizes(name: str, n_mels: int, latent_channels: int, channels: Sequence[int]) -> tuple[int, ...]:
     channels = tuple(channels)
-    ok = _is_int(n_mels) and n_mels >= 1 and _is_int(latent_channels) and latent_channels >= 1
-    if not ok or len(channels) != N_LEVELS or not all(_is_int(c) and c >= 1 for c in channels):
+    ok = is_int(n_mels) and n_mels >= 1 and is_int(latent_channels) and latent_channels >= 1
+    if not ok or len(channels) != N_LEVELS or not all(is_int(c) and c >= 1 for c in channels):
         raise ValueError(f"{name}: n_mels and latent_channels must be positive integers and channels three of them, "
                          f"got n_mels={n_mels!r}, latent_channels={latent_channels!r}, channels={channels}")
     return channels
@@ -132,7 +121,7 @@ def _check_input(x: Tensor, n_mels: int, divisor: int, name: str) -> None:
 
 
 class HDAEEncoder(nn.Module):
-    """Chapter 09. HDAE baseline: ONE encoder, codes taken at three depths (T/2, T/4, T/8) by 1x1 conv + tanh.
+    """HDAE baseline: ONE encoder, codes taken at three depths (T/2, T/4, T/8) by 1x1 conv + tanh.
 
     conv_in (n_mels -> channels[0]) at length T, then three stages, each a stride-2 conv to channels[i] and a
     ConvBlock1d; stage i's output (length T / 2^(i+1)) gives a code. Returns [h1 (T/8), h2 (T/4), h3 (T/2)].
@@ -153,7 +142,7 @@ class HDAEEncoder(nn.Module):
             prev = c
 
     def forward(self, x: Tensor) -> list[Tensor]:
-        """Chapter 09. (B, n_mels, T) -> [h1 (B, latent, T/8), h2 (B, latent, T/4), h3 (B, latent, T/2)]."""
+        """(B, n_mels, T) -> [h1 (B, latent, T/8), h2 (B, latent, T/4), h3 (B, latent, T/2)]."""
         _check_input(x, self.n_mels, 8, "HDAEEncoder")
         h, codes = self.conv_in(x), []
         for stage, head in zip(self.stages, self.heads):
@@ -163,7 +152,7 @@ class HDAEEncoder(nn.Module):
 
 
 class LevelEncoder(nn.Module):
-    """Chapter 09. One encoder of the multi-scale model: conv k=3, stride-2 conv, ConvBlock1d, 1x1 conv, tanh.
+    """One encoder of the multi-scale model: conv k=3, stride-2 conv, ConvBlock1d, 1x1 conv, tanh.
 
     (B, in_channels, L) -> (B, latent_channels, L / 2).
     """
@@ -175,12 +164,12 @@ class LevelEncoder(nn.Module):
                                  ConvBlock1d(width, groups), nn.Conv1d(width, latent_channels, 1))
 
     def forward(self, x: Tensor) -> Tensor:
-        """Chapter 09. (B, in_channels, L) -> (B, latent_channels, L / 2), in [-1, 1]."""
+        """(B, in_channels, L) -> (B, latent_channels, L / 2), in [-1, 1]."""
         return torch.tanh(self.net(x))
 
 
 class MultiScaleEncoder(nn.Module):
-    """Chapter 09. Paper 004's three encoders: E1(x1) -> h1 (T/8), E2(x2) -> h2 (T/4), E3(x3) -> h3 (T/2).
+    """Paper 004's three encoders: E1(x1) -> h1 (T/8), E2(x2) -> h2 (T/4), E3(x3) -> h3 (T/2).
 
     x3 = x (n_mels x T); x2 = x average-pooled 2 x 2 in frequency and time (n_mels/2 x T/2); x1 pooled 4 x 4
     (n_mels/4 x T/4). Widths: E3 channels[0], E2 channels[1], E1 channels[2] (the same width per latent length
@@ -200,12 +189,12 @@ class MultiScaleEncoder(nn.Module):
 
     @staticmethod
     def pyramid(x: Tensor) -> list[Tensor]:
-        """Chapter 09. [x1, x2, x3]: x pooled 4 x 4, 2 x 2 (frequency x time) and x itself."""
+        """[x1, x2, x3]: x pooled 4 x 4, 2 x 2 (frequency x time) and x itself."""
         img = x.unsqueeze(1)
         return [F.avg_pool2d(img, 4).squeeze(1), F.avg_pool2d(img, 2).squeeze(1), x]
 
     def forward(self, x: Tensor) -> list[Tensor]:
-        """Chapter 09. (B, n_mels, T) -> [h1 (B, latent, T/8), h2 (B, latent, T/4), h3 (B, latent, T/2)]."""
+        """(B, n_mels, T) -> [h1 (B, latent, T/8), h2 (B, latent, T/4), h3 (B, latent, T/2)]."""
         _check_input(x, self.n_mels, 8, "MultiScaleEncoder")
         x1, x2, x3 = self.pyramid(x)
         return [self.e1(x1), self.e2(x2), self.e3(x3)]
@@ -214,11 +203,13 @@ class MultiScaleEncoder(nn.Module):
 # ------------------------------------------------------------------------------------------------------- model
 
 class HierarchicalDiffusionAE(nn.Module):
-    """Chapter 09. Hierarchical diffusion autoencoder (kind="multiscale", paper 004) or the HDAE baseline ("hdae").
+    """Hierarchical diffusion autoencoder (kind="multiscale", paper 004) or the HDAE baseline ("hdae").
 
     encode(x)["raw"] = [h1, h2, h3] (coarse to fine); the EDM decoder is conditioned through `conditions(raw)`:
     refinement (multiscale only), stage masking, level dropout (training only), x2 upsampling in time and placement
     at U-Net levels 2, 1, 0 (lengths T/4, T/2, T). U-Net levels deeper than 2 get no condition.
+
+    Notebook: 09_hierarchical_diffusion
     """
 
     def __init__(self, kind: str = "multiscale", n_mels: int = 64, n_frames: int = 32, latent_channels: int = 8,
@@ -230,10 +221,8 @@ class HierarchicalDiffusionAE(nn.Module):
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         if upsample_mode not in UPSAMPLE_MODES:
             raise ValueError(f"upsample_mode must be one of {UPSAMPLE_MODES}, got {upsample_mode!r}")
-        if isinstance(p_level_dropout, bool) or not isinstance(p_level_dropout, numbers.Real) \
-                or not 0 <= p_level_dropout < 1:
-            raise ValueError(f"p_level_dropout must lie in [0, 1), got {p_level_dropout!r}")
-        if not _is_int(n_frames) or n_frames < 8 or n_frames % 8:
+        probability("p_level_dropout", p_level_dropout)
+        if not is_int(n_frames) or n_frames < 8 or n_frames % 8:
             raise ValueError(f"n_frames must be a positive multiple of 8 (latents of T/8, T/4, T/2), got {n_frames!r}")
         unet_channels = tuple(unet_channels)
         if len(unet_channels) < N_LEVELS:
@@ -257,16 +246,18 @@ class HierarchicalDiffusionAE(nn.Module):
 
     @property
     def latent_shapes(self) -> list[tuple[int, int]]:
-        """Chapter 09. (channels, length) of h1, h2, h3."""
+        """(channels, length) of h1, h2, h3."""
         return [(self.latent_channels, self.n_frames // 2 ** (N_LEVELS - k)) for k in range(N_LEVELS)]
 
     def set_stage(self, stage: int) -> None:
-        """Chapter 09. Progressive training (multiscale): stage s uses levels 1..s; only E_s and the U-Net train.
+        """Progressive training (multiscale): stage s uses levels 1..s; only E_s and the U-Net train.
 
         Stage 1: E1 trainable; E2, E3 unused and frozen. Stage 2: E1 frozen, E2 trainable. Stage 3: E1, E2 frozen,
         E3 trainable. The U-Net trains in every stage. HDAE has no stages: only set_stage(3) (all trainable) is valid.
+
+        Notebook: 09_hierarchical_diffusion
         """
-        if not _is_int(stage) or not 1 <= stage <= N_LEVELS:
+        if not is_int(stage) or not 1 <= stage <= N_LEVELS:
             raise ValueError(f"stage must be 1, 2 or 3, got {stage!r}")
         if self.kind == "hdae" and stage != N_LEVELS:
             raise ValueError(f"kind='hdae' always uses all levels (stage 3), got stage {stage}")
@@ -285,7 +276,10 @@ class HierarchicalDiffusionAE(nn.Module):
             raise ValueError(f"expected x of shape (batch, {self.n_mels}, {self.n_frames}), got {tuple(x.shape)}")
 
     def encode(self, x: Tensor) -> dict[str, list[Tensor]]:
-        """Chapter 09. dict(raw=[h1, h2, h3], refined=[h~1, h~2, h~3]); for hdae refined is raw."""
+        """Dict(raw=[h1, h2, h3], refined=[h~1, h~2, h~3]); for hdae refined is raw.
+
+        Notebook: 09_hierarchical_diffusion
+        """
         self._check_x(x)
         raw = self.encoder(x)
         refined = refine(raw, self.upsample_mode) if self.kind == "multiscale" else list(raw)
@@ -293,7 +287,7 @@ class HierarchicalDiffusionAE(nn.Module):
 
     def conditions(self, raw: Sequence[Tensor], generator: torch.Generator | None = None,
                    drop: bool | None = None) -> list[Tensor | None]:
-        """Chapter 09. The U-Net conditions from raw latents [h1, h2, h3], one entry per U-Net level.
+        """The U-Net conditions from raw latents [h1, h2, h3], one entry per U-Net level.
 
         Refine (multiscale), zero the levels above the current stage, drop active levels with probability
         p_level_dropout (only if drop, which defaults to self.training), upsample x2 in time with upsample_mode,
@@ -316,12 +310,12 @@ class HierarchicalDiffusionAE(nn.Module):
     # ------------------------------------------------------------------ training
 
     def loss(self, x0: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Chapter 09. EDM denoising loss of x0 given the conditions from encode(x0) (the paper's only loss)."""
+        """EDM denoising loss of x0 given the conditions from encode(x0) (the paper's only loss)."""
         conds = self.conditions(self.encode(x0)["raw"], generator)
         return edm_loss(self.denoiser, x0, generator=generator, sigma_data=self.sigma_data, cond=(conds,))
 
     def forward(self, x0: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Chapter 09. Same as loss(x0, generator), so that DistributedDataParallel sees a forward call."""
+        """Same as loss(x0, generator), so that DistributedDataParallel sees a forward call."""
         return self.loss(x0, generator)
 
     # ------------------------------------------------------------------ sampling
@@ -329,14 +323,16 @@ class HierarchicalDiffusionAE(nn.Module):
     @torch.no_grad()
     def decode(self, raw_latents: Sequence[Tensor], n_steps: int = 18, generator: torch.Generator | None = None,
                sampler: str = "heun") -> Tensor:
-        """Chapter 09. Sample (B, n_mels, n_frames) from karras_sigmas(n_steps) given raw [h1, h2, h3] (eval mode).
+        """Sample (B, n_mels, n_frames) from karras_sigmas(n_steps) given raw [h1, h2, h3] (eval mode).
 
         Refinement is recomputed here, so a level swap is decode([h1_a, h2_b, h3_a]). The start noise is drawn
         with `generator` on the generator's device (CPU by default).
+
+        Notebook: 09_hierarchical_diffusion
         """
         if sampler not in ("heun", "euler"):
             raise ValueError(f"sampler must be 'heun' or 'euler', got {sampler!r}")
-        with _evaluating(self):
+        with evaluating(self):
             device = next(self.parameters()).device
             conds = self.conditions([z.to(device) for z in raw_latents], drop=False)
             shape = (raw_latents[0].shape[0], self.n_mels, self.n_frames)
@@ -349,24 +345,29 @@ class HierarchicalDiffusionAE(nn.Module):
     @torch.no_grad()
     def reconstruct(self, x: Tensor, n_steps: int = 18, generator: torch.Generator | None = None,
                     sampler: str = "heun") -> Tensor:
-        """Chapter 09. decode(encode(x)["raw"]) in eval mode."""
-        with _evaluating(self):
+        """Decode(encode(x)["raw"]) in eval mode. Notebook: 06_lstm_vae_melodies."""
+        with evaluating(self):
             return self.decode(self.encode(x)["raw"], n_steps, generator, sampler)
 
 
 def loss_fn(model: nn.Module, batch: Sequence[Tensor], state: object = None) -> Tensor:
-    """Chapter 09. The course_lib.train LossFn of HierarchicalDiffusionAE: model(batch[0]) = EDM loss (global RNG)."""
+    """The course_lib.train LossFn of HierarchicalDiffusionAE: model(batch[0]) = EDM loss (global RNG).
+
+    Notebook: 09_hierarchical_diffusion
+    """
     return model(batch[0])
 
 
 # -------------------------------------------------------------------------------------------- clip classifier
 
 class ClipClassifier(nn.Module):
-    """Chapter 09. Small conv net on log-mel clips with one linear head per attribute (to score swaps and FD).
+    """Small conv net on log-mel clips with one linear head per attribute (to score swaps and FD).
 
     conv_in (n_mels -> channels[0]), then per width a stride-2 conv and a ConvBlock1d; the flattened map goes
     through Linear + SiLU to `feature_dim` features (kept time-ordered, so melody and rhythm stay readable), then
     dropout and one head per attribute.
+
+    Notebook: 09_hierarchical_diffusion
     """
 
     def __init__(self, n_mels: int = 64, n_frames: int = 32, n_classes: Mapping[str, int] | None = None,
@@ -374,23 +375,22 @@ class ClipClassifier(nn.Module):
                  groups: int = 8) -> None:
         super().__init__()
         n_classes = dict(n_classes or {})
-        if not n_classes or not all(isinstance(k, str) and _is_int(v) and v >= 1 for k, v in n_classes.items()):
+        if not n_classes or not all(isinstance(k, str) and is_int(v) and v >= 1 for k, v in n_classes.items()):
             raise ValueError(f"n_classes must map attribute names to positive class counts, got {n_classes}")
         channels = tuple(channels)
-        if not channels or not all(_is_int(c) and c >= 1 for c in channels):
+        if not channels or not all(is_int(c) and c >= 1 for c in channels):
             raise ValueError(f"channels must be a non-empty sequence of positive integers, got {channels}")
         div = 2 ** len(channels)
-        if not _is_int(n_frames) or n_frames < div or n_frames % div:
+        if not is_int(n_frames) or n_frames < div or n_frames % div:
             raise ValueError(f"n_frames must be a positive multiple of 2^len(channels) = {div}, got {n_frames!r}")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        probability("dropout", dropout)
         self.n_mels, self.n_frames, self.n_classes = int(n_mels), int(n_frames), n_classes
         layers: list[nn.Module] = [nn.Conv1d(n_mels, channels[0], 3, padding=1)]
         prev = channels[0]
         for c in channels:
             layers += [_down(prev, c), ConvBlock1d(c, groups)]
             prev = c
-        layers += [_norm(prev, groups), nn.SiLU(), nn.Flatten(), nn.Linear(prev * n_frames // div, feature_dim),
+        layers += [group_norm(prev, groups), nn.SiLU(), nn.Flatten(), nn.Linear(prev * n_frames // div, feature_dim),
                    nn.SiLU()]
         self.body = nn.Sequential(*layers)
         self.feature_dim = int(feature_dim)
@@ -398,19 +398,25 @@ class ClipClassifier(nn.Module):
         self.heads = nn.ModuleDict({name: nn.Linear(feature_dim, n) for name, n in n_classes.items()})
 
     def features(self, x: Tensor) -> Tensor:
-        """Chapter 09. (B, n_mels, n_frames) -> (B, feature_dim) penultimate features (e.g. for a Frechet distance)."""
+        """(B, n_mels, n_frames) -> (B, feature_dim) penultimate features (e.g. for a Frechet distance).
+
+        Notebook: 09_hierarchical_diffusion
+        """
         if x.dim() != 3 or tuple(x.shape[1:]) != (self.n_mels, self.n_frames):
             raise ValueError(f"expected x of shape (batch, {self.n_mels}, {self.n_frames}), got {tuple(x.shape)}")
         return self.body(x)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        """Chapter 09. (B, n_mels, n_frames) -> {attribute: logits (B, n_classes[attribute])}."""
+        """(B, n_mels, n_frames) -> {attribute: logits (B, n_classes[attribute])}."""
         h = self.drop(self.features(x))
         return {name: head(h) for name, head in self.heads.items()}
 
 
 def classifier_loss(model: nn.Module, batch: Sequence[Tensor], state: object = None) -> Tensor:
-    """Chapter 09. batch = (x, y_1, ..., y_n) in the order of n_classes' keys: the sum of the cross-entropies."""
+    """Batch = (x, y_1, ..., y_n) in the order of n_classes' keys: the sum of the cross-entropies.
+
+    Notebook: 09_hierarchical_diffusion
+    """
     names = list(getattr(model, "module", model).n_classes)
     x, *ys = batch
     if len(ys) != len(names):

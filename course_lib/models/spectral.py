@@ -1,4 +1,4 @@
-"""Paper 002's convolutional autoencoder on 2-D spectrograms, plain (Chapter 03) and variational / conditional (Chapter 04).
+"""Paper 002's convolutional autoencoder on 2-D spectrograms, plain (Chapter 03) and variational / conditional.
 
 Input (B, C, H, W): C feature channels (2 for paper 002's magnitude + phase), H frequency rows, W frames.
 Encoder: Conv2d(3x3, stride 2, padding 1) + ReLU + BatchNorm per layer (2 -> 16 -> 32 -> 64 in the paper),
@@ -25,23 +25,25 @@ _PAD_MODE = {"zero": "constant", "hold": "replicate", "reflect": "reflect"}
 
 
 def encoder_size(n: int) -> int:
-    """Chapter 03. Conv2d(k3, s2, p1) output size along one axis: floor((n + 2 - 3) / 2) + 1 = ceil(n / 2)."""
+    """Conv2d(k3, s2, p1) output size along one axis: floor((n + 2 - 3) / 2) + 1 = ceil(n / 2)."""
     if n < 1:
         raise ValueError(f"size must be >= 1, got {n}")
     return (n - 1) // 2 + 1
 
 
 def decoder_size(n: int) -> int:
-    """Chapter 03. ConvTranspose2d(k3, s2, p1, output_padding 0) output size: (n - 1) * 2 - 2 + 3 = 2n - 1."""
+    """ConvTranspose2d(k3, s2, p1, output_padding 0) output size: (n - 1) * 2 - 2 + 3 = 2n - 1."""
     if n < 1:
         raise ValueError(f"size must be >= 1, got {n}")
     return 2 * n - 1
 
 
 def spectral_shapes(size: int, n_layers: int = 3) -> dict[str, list[int] | int]:
-    """Chapter 03. Sizes along one axis: encoder [n, ...], decoder [..., out] and the rows to pad (>0) or crop (<0).
+    """Sizes along one axis: encoder [n, ...], decoder [..., out] and the rows to pad (>0) or crop (<0).
 
     Paper 002 (n_fft 1500): 1500 -> 750 -> 375 -> 188 -> 375 -> 749 -> 1497, so 3 rows are padded.
+
+    Notebook: 03_spectrogram_autoencoders
     """
     enc = [int(size)]
     for _ in range(n_layers):
@@ -53,7 +55,10 @@ def spectral_shapes(size: int, n_layers: int = 3) -> dict[str, list[int] | int]:
 
 
 def fit_to(x: torch.Tensor, height: int, width: int, mode: str = "zero") -> torch.Tensor:
-    """Chapter 03. Crop or pad the last two dims of x to (height, width); padding 'zero', 'hold' (edge) or 'reflect'."""
+    """Crop or pad the last two dims of x to (height, width); padding 'zero', 'hold' (edge) or 'reflect'.
+
+    Notebook: 03_spectrogram_autoencoders
+    """
     if mode not in FITS:
         raise ValueError(f"fit mode must be one of {FITS}, got {mode!r}")
     x = x[..., :height, :width]
@@ -67,7 +72,7 @@ def fit_to(x: torch.Tensor, height: int, width: int, mode: str = "zero") -> torc
 
 
 class SpectrogramAE(nn.Module):
-    """Chapter 03. Paper 002's 2-D conv autoencoder; `variational=True` gives its VAE (Chapter 04).
+    """Paper 002's 2-D conv autoencoder; `variational=True` gives its VAE. Notebook: 03_spectrogram_autoencoders.
 
     forward(x, c=None) returns x_hat for the autoencoder and (x_hat, mu, logvar) for the VAE. With
     `n_conditions` > 0 a condition vector c (B, n_conditions), e.g. one-hot family and pitch, is
@@ -128,7 +133,10 @@ class SpectrogramAE(nn.Module):
             raise ValueError("this model has no conditions (n_conditions=0) but c was given")
 
     def encode(self, x: torch.Tensor, c: torch.Tensor | None = None):
-        """Chapter 03. x (B, C, H, W) -> z (B, latent); for the VAE (mu, logvar), each (B, latent)."""
+        """X (B, C, H, W) -> z (B, latent); for the VAE (mu, logvar), each (B, latent).
+
+        Notebook: 04_variational_autoencoders
+        """
         self._check(x, c)
         h = self.encoder(x)
         if c is not None:
@@ -138,7 +146,10 @@ class SpectrogramAE(nn.Module):
         return self.to_latent(h)
 
     def decode(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        """Chapter 03. z (B, latent) -> x_hat (B, C, H, W), cropped or padded to the input size."""
+        """Z (B, latent) -> x_hat (B, C, H, W), cropped or padded to the input size.
+
+        Notebook: 04_variational_autoencoders
+        """
         self._check_c(c, z.shape[0])
         if c is not None:
             z = torch.cat([z, c.to(z.dtype)], dim=1)
@@ -146,7 +157,7 @@ class SpectrogramAE(nn.Module):
         return fit_to(self.decoder(self.from_latent(z)), h, w, self.fit)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None):
-        """Chapter 03. Autoencoder: x_hat. VAE (Chapter 04): (x_hat, mu, logvar), z sampled in training, z = mu in eval."""
+        """Autoencoder: x_hat. VAE (Chapter 04): (x_hat, mu, logvar), z sampled in training, z = mu in eval."""
         if not self.variational:
             return self.decode(self.encode(x, c), c)
         mu, logvar = self.encode(x, c)

@@ -1,4 +1,4 @@
-"""Transformer encoder-decoder VAE over event tokens (Chapter 07, paper 000).
+"""Transformer encoder-decoder VAE over event tokens.
 
 Sequences are int64 token arrays (B, T), right-padded with PAD (0); each begins with BOS (1) and ends with
 EOS (2). The encoder embeds tokens and learned positions, runs a pre-norm Transformer encoder that ignores PAD
@@ -8,13 +8,14 @@ added to every input embedding.
 
 Alignment: the logits have the same length T as the tokens and logits[:, t] predicts tokens[:, t]. The
 decoder's input at step t is tokens[:, t - 1], and at step 0 a learned START embedding, so step 0 predicts BOS.
-Scoring BOS costs almost nothing once learned and keeps `lstm_vae.make_loss(pad_token=PAD)` model-agnostic:
-it compares logits with the tokens themselves, as it does for MelodyVAE.
+Scoring BOS costs almost nothing once learned and keeps `common.make_loss(pad_token=PAD)` model-agnostic:
+it compares logits with the tokens themselves, as it does for MelodyVAE (the decode contract of `common`).
 
 The shared token embedding has vocab_size + 2 rows: START (row vocab_size) and MASK (row vocab_size + 1), the
 token that word dropout puts in place of a decoder input. Neither id ever appears in data or in samples.
-The model trains teacher-forced only (no scheduled sampling). `lstm_vae.encode_all` works with this model
-unchanged; `token_accuracy` and `z_sensitivity` here count only non-PAD positions.
+The model trains teacher-forced only (no scheduled sampling). `common.encode_all` and `common.z_sensitivity`
+(with pad=PAD) work with this model as with MelodyVAE; `token_accuracy` here counts only non-PAD positions.
+Forward passes check shapes only; `common.check_tokens(tokens, vocab_size, name, pad=PAD)` checks the values.
 
 Paper 000's recipe with the course's pieces: train(model, make_loss(beta=make_schedule("cyclical", ...),
 free_nats=..., pad_token=PAD), ..., optimizer="adamw", lr=1e-4, betas=(0.9, 0.98)); full size is 6 layers,
@@ -22,35 +23,22 @@ free_nats=..., pad_token=PAD), ..., optimizer="adamw", lr=1e-4, betas=(0.9, 0.98
 """
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ..checks import is_int, probability
 from ..losses import reparameterize
-from .lstm_vae import _as_tokens, _chunks, _evaluating
+from .common import as_tokens, chunks, draw_token, evaluating, token_tensor
 
 PAD, BOS, EOS = 0, 1, 2
 
 
-def _is_int(v: object) -> bool:
-    """True for a Python or NumPy integer, False for bool and everything else."""
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _draw(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
-    """One token per row: argmax at temperature 0, else a draw from softmax(logits / temperature)."""
-    if temperature == 0:
-        return logits.argmax(-1)
-    probs = F.softmax(logits.float() / temperature, dim=-1)
-    where = generator.device if generator is not None else probs.device
-    return torch.multinomial(probs.to(where), 1, generator=generator).squeeze(1).to(logits.device)
-
-
 class TransformerVAE(nn.Module):
-    """Chapter 07. Transformer encoder-decoder VAE over padded event tokens (paper 000), logits aligned with tokens."""
+    """Transformer encoder-decoder VAE over padded event tokens (paper 000), logits aligned with tokens.
+
+    Notebook: 07_transformer_vae_automation
+    """
 
     def __init__(self, vocab_size: int, max_len: int, d_model: int = 512, n_heads: int = 8, n_layers: int = 6,
                  d_ff: int | None = None, latent: int = 256, dropout: float = 0.1, n_memory: int = 4,
@@ -59,15 +47,14 @@ class TransformerVAE(nn.Module):
         d_ff = 4 * d_model if d_ff is None else d_ff
         sizes = {"vocab_size": vocab_size, "max_len": max_len, "d_model": d_model, "n_heads": n_heads,
                  "n_layers": n_layers, "d_ff": d_ff, "latent": latent, "n_memory": n_memory}
-        bad = {k: v for k, v in sizes.items() if not _is_int(v) or v < 1}
+        bad = {k: v for k, v in sizes.items() if not is_int(v) or v < 1}
         if bad:
             raise ValueError(f"TransformerVAE sizes must be positive integers, got {bad}")
         if d_model % n_heads:
             raise ValueError(f"d_model must be divisible by n_heads, got d_model={d_model} and n_heads={n_heads}")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        probability("dropout", dropout)
         specials = {"pad": pad, "bos": bos, "eos": eos}
-        ok = all(_is_int(v) and 0 <= v < vocab_size for v in specials.values())
+        ok = all(is_int(v) and 0 <= v < vocab_size for v in specials.values())
         if not ok or len(set(specials.values())) < 3:
             raise ValueError(f"pad, bos and eos must be distinct ids in 0..{vocab_size - 1}, got {specials}")
         self.vocab_size, self.max_len, self.d_model = int(vocab_size), int(max_len), int(d_model)
@@ -98,26 +85,17 @@ class TransformerVAE(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        """Chapter 07. The device of the model's parameters."""
+        """The device of the model's parameters. Notebook: 07_transformer_vae_automation."""
         return next(self.parameters()).device
 
     def _check_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
-        if not isinstance(tokens, torch.Tensor):
-            raise ValueError(f"tokens must be a torch tensor (batch, length), got {type(tokens).__name__}")
-        if tokens.dtype.is_floating_point or tokens.dtype.is_complex or tokens.dtype == torch.bool:
-            raise ValueError(f"tokens must be integers, got dtype {tokens.dtype}")
+        """Shape and dtype only (no host sync); values are checked where data enters (`common.check_tokens`)."""
+        tokens = token_tensor(tokens, "(batch, length)")
         if tokens.dim() != 2 or tokens.shape[0] < 1 or tokens.shape[1] < 1:
             raise ValueError(f"tokens must have shape (batch, length) with both >= 1, got {tuple(tokens.shape)}")
         if tokens.shape[1] > self.max_len:
             raise ValueError(f"sequences of length {tokens.shape[1]} are longer than max_len={self.max_len}; "
                              "crop them or build the model with a larger max_len")
-        bad = (tokens < 0) | (tokens >= self.vocab_size)
-        if bad.any():
-            raise ValueError(f"token {int(tokens[bad][0])} is outside the vocabulary 0..{self.vocab_size - 1}")
-        empty = (tokens == self.pad).all(1)
-        if empty.any():
-            raise ValueError(f"sequence {int(empty.nonzero()[0])} is all PAD ({self.pad}); every sequence needs "
-                             "at least one token (normally BOS ... EOS)")
         return tokens.long()
 
     def _check_z(self, z: torch.Tensor, batch: int | None = None) -> torch.Tensor:
@@ -131,7 +109,10 @@ class TransformerVAE(nn.Module):
         return z
 
     def encode(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Chapter 07. tokens (B, T) -> (mu, logvar), each (B, latent): encoder outputs averaged over non-PAD steps."""
+        """Tokens (B, T) -> (mu, logvar), each (B, latent): encoder outputs averaged over non-PAD steps.
+
+        Notebook: 07_transformer_vae_automation
+        """
         tokens = self._check_tokens(tokens)
         T = tokens.shape[1]
         keep = tokens != self.pad
@@ -142,7 +123,7 @@ class TransformerVAE(nn.Module):
         return self.to_mu(pooled), self.to_logvar(pooled)
 
     def decoder_inputs(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Chapter 07. Teacher-forced decoder input ids [START, tokens[:, :-1]]: step t reads tokens[:, t - 1]."""
+        """Teacher-forced decoder input ids [START, tokens[:, :-1]]: step t reads tokens[:, t - 1]."""
         first = tokens.new_full((tokens.shape[0], 1), self.start)
         return torch.cat([first, tokens[:, :-1]], dim=1)
 
@@ -168,13 +149,14 @@ class TransformerVAE(nn.Module):
 
     def decode(self, z: torch.Tensor, tokens: torch.Tensor, word_dropout: float = 0.0,
                generator: torch.Generator | None = None) -> torch.Tensor:
-        """Chapter 07. Teacher-forced logits (B, T, V) from z: logits[:, t] scores tokens[:, t] given tokens[:, :t].
+        """Teacher-forced logits (B, T, V) from z: logits[:, t] scores tokens[:, t] given tokens[:, :t].
 
         word_dropout: the chance that a decoder input token (not START, BOS or PAD) becomes MASK, which makes the
         decoder lean on z (Bowman et al. 2016); applied whenever it is > 0 (make_loss passes it only in training).
+
+        Notebook: 07_transformer_vae_automation
         """
-        if not 0 <= word_dropout < 1:
-            raise ValueError(f"word_dropout is a probability in [0, 1), got {word_dropout}")
+        probability("word_dropout", word_dropout)
         tokens = self._check_tokens(tokens)
         z = self._check_z(z, tokens.shape[0])
         ids = self._word_dropout(self.decoder_inputs(tokens), float(word_dropout), generator)
@@ -182,7 +164,7 @@ class TransformerVAE(nn.Module):
 
     def forward(self, tokens: torch.Tensor, teacher_forcing: float = 1.0,
                 word_dropout: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Chapter 07. Teacher-forced (logits, mu, logvar); z ~ q(z|x) in training mode, z = mu in eval mode."""
+        """Teacher-forced (logits, mu, logvar); z ~ q(z|x) in training mode, z = mu in eval mode."""
         if float(teacher_forcing) != 1.0:
             raise ValueError(f"TransformerVAE trains teacher-forced only: teacher_forcing must be 1.0, got "
                              f"{teacher_forcing}; use sample() or reconstruct() to decode free-running")
@@ -193,20 +175,22 @@ class TransformerVAE(nn.Module):
     @torch.no_grad()
     def sample(self, n: int | None = None, z: torch.Tensor | None = None, max_len: int | None = None,
                temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Chapter 07. Free-running sequences (B, max_len): BOS, draws up to EOS, then PAD; z ~ N(0, I) when not given.
+        """Free-running sequences (B, max_len): BOS, draws up to EOS, then PAD; z ~ N(0, I) when not given.
 
         Runs in eval mode (dropout off) and restores the previous mode. Step 0 is always BOS; later steps never
         draw PAD or BOS. A row that reaches max_len without EOS ends there. temperature 0 takes the argmax.
         The whole prefix is recomputed at every step (no key/value cache): fine for the small models here.
+
+        Notebook: 07_transformer_vae_automation
         """
         temperature = float(temperature)
         if not temperature >= 0:
             raise ValueError(f"temperature must be >= 0 (0 = argmax), got {temperature}")
         L = self.max_len if max_len is None else max_len
-        if not _is_int(L) or not 1 <= L <= self.max_len:
+        if not is_int(L) or not 1 <= L <= self.max_len:
             raise ValueError(f"max_len must be an integer in 1..{self.max_len}, got {max_len!r}")
         if z is None:
-            if not _is_int(n) or n < 1:
+            if not is_int(n) or n < 1:
                 raise ValueError(f"sample needs n >= 1 or a z of shape (batch, {self.latent}), got n={n!r}")
             where = generator.device if generator is not None else self.device
             z = torch.randn(int(n), self.latent, generator=generator, device=where)
@@ -220,11 +204,11 @@ class TransformerVAE(nn.Module):
         out[:, 0] = self.bos
         done = torch.zeros(B, dtype=torch.bool, device=self.device)
         start = torch.full((B, 1), self.start, dtype=torch.long, device=self.device)
-        with _evaluating(self):
+        with evaluating(self):
             for t in range(1, L):
                 logits = self._run_decoder(z, torch.cat([start, out[:, :t]], dim=1))[:, -1].float()
                 logits[:, [self.pad, self.bos]] = float("-inf")
-                nxt = _draw(logits, temperature, generator)
+                nxt = draw_token(logits, temperature, generator)
                 out[:, t] = torch.where(done, torch.full_like(nxt, self.pad), nxt)
                 done |= nxt == self.eos
                 if bool(done.all()):
@@ -234,8 +218,11 @@ class TransformerVAE(nn.Module):
     @torch.no_grad()
     def reconstruct(self, tokens: torch.Tensor, temperature: float = 0.0,
                     generator: torch.Generator | None = None) -> torch.Tensor:
-        """Chapter 07. Encode to mu (eval mode), then sample from it with the input's width (temperature 0 = greedy)."""
-        with _evaluating(self):
+        """Encode to mu (eval mode), then sample from it with the input's width (temperature 0 = greedy).
+
+        Notebook: 07_transformer_vae_automation
+        """
+        with evaluating(self):
             tokens = self._check_tokens(tokens)
             mu, _ = self.encode(tokens)
         return self.sample(z=mu, max_len=tokens.shape[1], temperature=temperature, generator=generator)
@@ -244,42 +231,18 @@ class TransformerVAE(nn.Module):
 @torch.no_grad()
 def token_accuracy(model: TransformerVAE, tokens: np.ndarray | torch.Tensor, batch_size: int = 256,
                    pad: int = PAD) -> float:
-    """Chapter 07. Share of non-PAD tokens (BOS included) whose teacher-forced argmax from z = mu is right.
+    """Share of non-PAD tokens (BOS included) whose teacher-forced argmax from z = mu is right.
 
     It is the "acc" that make_loss(pad_token=pad) logs on validation data, pooled over all tokens.
+
+    Notebook: 07_transformer_vae_automation
     """
     correct, total = 0, 0
-    with _evaluating(model):
-        for x in _chunks(_as_tokens(tokens), batch_size, model.device):
+    with evaluating(model):
+        for x in chunks(as_tokens(tokens), batch_size, model.device):
             mu, _ = model.encode(x)
             pred = model.decode(mu, x).argmax(-1)
             scored = x != pad
             correct += int((pred == x)[scored].sum())
             total += int(scored.sum())
     return correct / max(total, 1)
-
-
-@torch.no_grad()
-def z_sensitivity(model: TransformerVAE, tokens: np.ndarray | torch.Tensor, batch_size: int = 256,
-                  pad: int = PAD) -> dict[str, float]:
-    """Chapter 07. How much the decoder reads z: argmax changes and KL per non-PAD step when given another row's mu.
-
-    Like lstm_vae.z_sensitivity, which scores every step (PAD included) and expects decode to return a pair.
-    """
-    tokens = _as_tokens(tokens)
-    changed, kl, total = 0.0, 0.0, 0
-    with _evaluating(model):
-        mus = [model.encode(x)[0] for x in _chunks(tokens, batch_size, model.device)]
-        if not mus:
-            return {"changed": 0.0, "kl": 0.0}
-        mu_all = torch.cat(mus)
-        other_all = torch.roll(mu_all, 1, dims=0)
-        for i, x in enumerate(_chunks(tokens, batch_size, model.device)):
-            rows = slice(i * batch_size, i * batch_size + x.shape[0])
-            own = F.log_softmax(model.decode(mu_all[rows], x).float(), dim=-1)
-            other = F.log_softmax(model.decode(other_all[rows], x).float(), dim=-1)
-            scored = x != pad
-            changed += float((own.argmax(-1) != other.argmax(-1))[scored].sum())
-            kl += float((own.exp() * (own - other)).sum(-1)[scored].sum())
-            total += int(scored.sum())
-    return {"changed": changed / max(total, 1), "kl": kl / max(total, 1)}

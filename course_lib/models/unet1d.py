@@ -1,4 +1,4 @@
-"""Raw denoising networks F(x, c_noise, ...) for EDM (Chapter 08, reused in Chapter 09).
+"""Raw denoising networks F(x, c_noise, ...) for EDM.
 
 Both networks are the F inside `course_lib.diffusion.EDMDenoiser`, which calls F(c_in x, c_noise, *cond) with
 c_noise = ln(sigma) / 4 of shape (batch,). The noise level enters through `NoiseEmbedding`: fixed sinusoidal
@@ -22,19 +22,16 @@ The last conv is zero-initialised, so a fresh UNet1d outputs zeros (D = c_skip x
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
-def _is_int(v: object) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+from ..checks import is_int, positive_int, probability
 
 
-def _norm(channels: int, groups: int, affine: bool = True) -> nn.GroupNorm:
+def group_norm(channels: int, groups: int, affine: bool = True) -> nn.GroupNorm:
     """GroupNorm with gcd(groups, channels) groups, so any width works (a widened block input may be odd)."""
     return nn.GroupNorm(math.gcd(groups, channels), channels, affine=affine)
 
@@ -50,28 +47,31 @@ def _noise_batch(c_noise: Tensor | float, x: Tensor) -> Tensor:
 
 
 class NoiseEmbedding(nn.Module):
-    """Chapter 08. c_noise (B,) -> (B, dim): sinusoidal features at geometric frequencies 1..max_freq, then an MLP."""
+    """C_noise (B,) -> (B, dim): sinusoidal features at geometric frequencies 1..max_freq, then an MLP."""
 
     def __init__(self, dim: int, max_freq: float = 100.0) -> None:
         super().__init__()
-        if not _is_int(dim) or dim < 2 or dim % 2:
+        if not is_int(dim) or dim < 2 or dim % 2:
             raise ValueError(f"embedding dim must be an even integer >= 2, got {dim!r}")
         self.dim = int(dim)
         self.register_buffer("freqs", torch.logspace(0, math.log10(max_freq), dim // 2), persistent=False)
         self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
 
     def forward(self, c_noise: Tensor) -> Tensor:
-        """Chapter 08. (B,) -> (B, dim)."""
+        """(B,) -> (B, dim)."""
         angles = c_noise.reshape(-1, 1).to(self.freqs.dtype) * self.freqs
         return self.mlp(torch.cat([angles.sin(), angles.cos()], dim=1).to(c_noise.dtype))
 
 
 class MLPDenoiser(nn.Module):
-    """Chapter 08. Raw network F(x, c_noise) for toy data (B, dim): MLP on [x, embedding(c_noise)]."""
+    """Raw network F(x, c_noise) for toy data (B, dim): MLP on [x, embedding(c_noise)].
+
+    Notebook: 08_diffusion_basics
+    """
 
     def __init__(self, dim: int = 2, hidden: int = 128, layers: int = 3, emb_dim: int = 32) -> None:
         super().__init__()
-        bad = {k: v for k, v in {"dim": dim, "hidden": hidden, "layers": layers}.items() if not _is_int(v) or v < 1}
+        bad = {k: v for k, v in {"dim": dim, "hidden": hidden, "layers": layers}.items() if not is_int(v) or v < 1}
         if bad:
             raise ValueError(f"MLPDenoiser sizes must be positive integers, got {bad}")
         self.dim = int(dim)
@@ -85,18 +85,18 @@ class MLPDenoiser(nn.Module):
         self.mlp = nn.Sequential(*blocks)
 
     def forward(self, x: Tensor, c_noise: Tensor | float) -> Tensor:
-        """Chapter 08. (B, dim), c_noise scalar or (B,) -> (B, dim)."""
+        """(B, dim), c_noise scalar or (B,) -> (B, dim)."""
         if x.dim() != 2 or x.shape[1] != self.dim:
             raise ValueError(f"MLPDenoiser expects x of shape (batch, {self.dim}), got {tuple(x.shape)}")
         return self.mlp(torch.cat([x, self.embed(_noise_batch(c_noise, x))], dim=1))
 
 
 class ResBlock1d(nn.Module):
-    """Chapter 08. Residual block with adaptive GroupNorm (scale and shift from the noise embedding), SiLU, conv k=3."""
+    """Residual block with adaptive GroupNorm (scale and shift from the noise embedding), SiLU, conv k=3."""
 
     def __init__(self, in_ch: int, out_ch: int, emb_dim: int, dropout: float = 0.0, groups: int = 8) -> None:
         super().__init__()
-        self.norm1, self.norm2 = _norm(in_ch, groups, affine=False), _norm(out_ch, groups, affine=False)
+        self.norm1, self.norm2 = group_norm(in_ch, groups, affine=False), group_norm(out_ch, groups, affine=False)
         self.affine1 = nn.Linear(emb_dim, 2 * in_ch)
         self.affine2 = nn.Linear(emb_dim, 2 * out_ch)
         self.conv1 = nn.Conv1d(in_ch, out_ch, 3, padding=1)
@@ -110,36 +110,35 @@ class ResBlock1d(nn.Module):
         return F.silu(torch.addcmul(shift, norm(h), scale + 1))
 
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:
-        """Chapter 08. (B, in_ch, L), emb (B, emb_dim) -> (B, out_ch, L)."""
+        """(B, in_ch, L), emb (B, emb_dim) -> (B, out_ch, L)."""
         h = self.conv1(self._modulate(x, self.norm1, self.affine1, emb))
         h = self.conv2(self.drop(self._modulate(h, self.norm2, self.affine2, emb)))
         return self.skip(x) + h
 
 
 class UNet1d(nn.Module):
-    """Chapter 08. 1-D U-Net F(x, c_noise, cond=None) over (B, in_channels, T), with per-level concatenated conditions.
+    """1-D U-Net F(x, c_noise, cond=None) over (B, in_channels, T), with per-level concatenated conditions.
 
     Encoder: conv_in, then per level k a ResBlock to width channels[k] (its output is skip_k) and, except at the
     deepest level, a stride-2 conv. Decoder, k = deepest..0: ResBlock on [h + skip_k, cond_k] -> channels[k] (at the
     deepest level, the bottleneck, on [h, cond_k]), then (k > 0) nearest x2 + conv k=3 to channels[k - 1].
     Output: GroupNorm, SiLU, zero-initialised conv k=3 back to in_channels. One ResBlock per level and path.
+
+    Notebook: 08_diffusion_basics
     """
 
     def __init__(self, in_channels: int, channels: Sequence[int] = (64, 128, 256), emb_dim: int = 128,
                  cond_channels: Sequence[int] | None = None, dropout: float = 0.0, groups: int = 8) -> None:
         super().__init__()
         channels = tuple(channels)
-        if not channels or not all(_is_int(c) and c >= 1 for c in channels):
+        if not channels or not all(is_int(c) and c >= 1 for c in channels):
             raise ValueError(f"channels must be a non-empty sequence of positive integers, got {channels}")
-        if not _is_int(in_channels) or in_channels < 1:
-            raise ValueError(f"in_channels must be a positive integer, got {in_channels!r}")
-        if not _is_int(groups) or groups < 1:
-            raise ValueError(f"groups must be a positive integer, got {groups!r}")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        positive_int("in_channels", in_channels)
+        positive_int("groups", groups)
+        probability("dropout", dropout)
         n = len(channels)
         cond_channels = (0,) * n if cond_channels is None else tuple(cond_channels)
-        if len(cond_channels) != n or not all(_is_int(c) and c >= 0 for c in cond_channels):
+        if len(cond_channels) != n or not all(is_int(c) and c >= 0 for c in cond_channels):
             raise ValueError(f"cond_channels must have one non-negative integer per level ({n}), got {cond_channels}")
         self.in_channels, self.channels, self.cond_channels = int(in_channels), channels, cond_channels
         self.n_levels, self.divisor = n, 2 ** (n - 1)
@@ -159,7 +158,7 @@ class UNet1d(nn.Module):
             self.dec.append(ResBlock1d(channels[k] + cond_channels[k], channels[k], emb_dim, dropout, groups))
             if k > 0:
                 self.up.append(nn.Conv1d(channels[k], channels[k - 1], 3, padding=1))
-        self.norm_out = _norm(channels[0], groups)
+        self.norm_out = group_norm(channels[0], groups)
         self.conv_out = nn.Conv1d(channels[0], in_channels, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
@@ -192,7 +191,7 @@ class UNet1d(nn.Module):
         return out
 
     def forward(self, x: Tensor, c_noise: Tensor | float, cond: Sequence[Tensor | None] | None = None) -> Tensor:
-        """Chapter 08. (B, in_channels, T), c_noise scalar or (B,), cond per level or None -> (B, in_channels, T)."""
+        """(B, in_channels, T), c_noise scalar or (B,), cond per level or None -> (B, in_channels, T)."""
         conds = self._check(x, cond)
         emb = self.embed(_noise_batch(c_noise, x))
 

@@ -4,19 +4,19 @@ import pytest
 import torch
 
 from course_lib import audio
-from course_lib import evaluate as E
+from course_lib import metrics as M
 
 
 def test_feature_metrics_closed_forms():
     z = torch.tensor([[1.0, -2.0, 3.0, 0.0]])
     z_hat = torch.tensor([[1.5, -2.0, 2.0, 0.0]])
-    m = E.feature_metrics(z, z_hat)
+    m = M.feature_metrics(z, z_hat)
     assert m["mse"] == pytest.approx((0.25 + 1) / 4)
     assert m["mae"] == pytest.approx(1.5 / 4)
     assert m["rmse"] == pytest.approx(math.sqrt(m["mse"]))  # the paper's tables break this identity
     assert m["snr_db"] == pytest.approx(10 * math.log10(14 / 1.25))
     with pytest.raises(ValueError, match="shapes differ"):
-        E.feature_metrics(z, z_hat[:, :3])
+        M.feature_metrics(z, z_hat[:, :3])
 
 
 def test_interleaved_metrics_agree_across_domains_by_parseval():
@@ -24,7 +24,7 @@ def test_interleaved_metrics_agree_across_domains_by_parseval():
     x = torch.randn(8, 1000, generator=g)
     x_hat = x + 0.1 * torch.randn(8, 1000, generator=g)
     z, z_hat = audio.rfft_interleave(x, drop_nyquist=True), audio.rfft_interleave(x_hat, drop_nyquist=True)
-    m = E.interleaved_metrics(z, z_hat, 1000)
+    m = M.interleaved_metrics(z, z_hat, 1000)
     # SNR is (nearly) domain-free; MSE scales by about N/2 between the domains
     assert m["spec_snr_db"] == pytest.approx(m["wave_snr_db"], abs=0.2)
     assert m["spec_mse"] / m["wave_mse"] == pytest.approx(500, rel=0.05)
@@ -42,16 +42,16 @@ def lowpassed_noise(cut_hz, sr=4410, n=13230, items=6):
 @pytest.mark.parametrize("cut", [417.0, 1000.0])
 def test_rolloff_finds_a_lowpass(cut):
     x, y = lowpassed_noise(cut)
-    assert abs(E.rolloff_hz(y, 4410) - 0.99 * cut) <= 10
-    assert E.rolloff_hz(x, 4410) == pytest.approx(0.99 * 2205, abs=15)  # white noise: 99 % of the band
-    assert E.rolloff_hz(torch.zeros_like(x), 4410) == 0.0
+    assert abs(M.rolloff_hz(y, 4410) - 0.99 * cut) <= 10
+    assert M.rolloff_hz(x, 4410) == pytest.approx(0.99 * 2205, abs=15)  # white noise: 99 % of the band
+    assert M.rolloff_hz(torch.zeros_like(x), 4410) == 0.0
     with pytest.raises(ValueError, match="fraction"):
-        E.rolloff_hz(x, 4410, fraction=0)
+        M.rolloff_hz(x, 4410, fraction=0)
 
 
 def test_band_energy_ratio_of_a_lowpass():
     x, y = lowpassed_noise(417.0)
-    centres, ratio = E.band_energy_ratio_db(x, y, 4410)
+    centres, ratio = M.band_energy_ratio_db(x, y, 4410)
     assert ratio[centres < 350].abs().max() < 0.01 and (ratio[centres > 500] < -100).all()
 
 
@@ -59,12 +59,12 @@ def test_seam_clicks_measured():
     sr, seg = 4410, 1000
     t = torch.arange(5 * seg) / sr
     smooth = torch.sin(2 * torch.pi * 220 * t)
-    assert E.seam_click_ratio(smooth, seg) < 1.5
+    assert M.seam_click_ratio(smooth, seg) < 1.5
     # independently reconstructed segments each start from the wrong level: a step at every seam
     clicky = smooth + torch.repeat_interleave(torch.tensor([0.0, 0.3, -0.2, 0.25, -0.1]), seg)
-    assert E.seam_click_ratio(clicky, seg) > 3
+    assert M.seam_click_ratio(clicky, seg) > 3
     with pytest.raises(ValueError, match="two segments"):
-        E.seam_click_ratio(smooth[:1500], seg)
+        M.seam_click_ratio(smooth[:1500], seg)
 
 
 def latent_means(n=500, seed=0):
@@ -76,29 +76,29 @@ def latent_means(n=500, seed=0):
 
 def test_active_units_counts_units_whose_mean_varies_over_the_data():
     mu = latent_means()
-    count, var = E.active_units(mu)
+    count, var = M.active_units(mu)
     assert count == 5 and var.shape == (8,)
     assert torch.allclose(var, mu.double().var(0, correction=0))
     assert var[[2, 4, 7]].max() < 1e-7 and var[[1, 5]].sub(0.02).abs().max() < 0.005
-    assert E.active_units(mu, threshold=0.05)[0] == 3
-    assert E.active_units(mu, threshold=2.0)[0] == 0
+    assert M.active_units(mu, threshold=0.05)[0] == 3
+    assert M.active_units(mu, threshold=2.0)[0] == 0
     # the offsets of the constant units do not matter: only the spread over the data does
-    assert E.active_units(mu + 100.0)[0] == 5
+    assert M.active_units(mu + 100.0)[0] == 5
 
 
 def test_active_units_uses_the_population_variance_and_refuses_bad_inputs():
-    count, var = E.active_units(torch.tensor([[0.0, 1.0], [1.0, 1.0]]), threshold=0.2)
+    count, var = M.active_units(torch.tensor([[0.0, 1.0], [1.0, 1.0]]), threshold=0.2)
     assert var.tolist() == [0.25, 0.0] and count == 1  # unbiased would give 0.5
     with pytest.raises(ValueError, match="at least 2"):
-        E.active_units(torch.zeros(1, 4))
+        M.active_units(torch.zeros(1, 4))
     with pytest.raises(ValueError, match=r"\(N examples, D latent dims\)"):
-        E.active_units(torch.zeros(10))
+        M.active_units(torch.zeros(10))
     with pytest.raises(ValueError, match="threshold"):
-        E.active_units(torch.zeros(3, 2), threshold=-1.0)
+        M.active_units(torch.zeros(3, 2), threshold=-1.0)
 
 
 def test_thesis_accuracy_closed_form_and_clipping():
-    from course_lib.evaluate import thesis_accuracy
+    from course_lib.metrics import thesis_accuracy
 
     x = torch.tensor([[3.0, 4.0], [1.0, 0.0], [2.0, 0.0]])
     x_hat = torch.tensor([[3.0, 4.0], [0.5, 0.0], [-2.0, 0.0]])
@@ -107,7 +107,7 @@ def test_thesis_accuracy_closed_form_and_clipping():
 
 
 def test_thesis_accuracy_rewards_loud_inputs():
-    from course_lib.evaluate import thesis_accuracy
+    from course_lib.metrics import thesis_accuracy
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(8, 2, 10, 10, generator=g)
@@ -126,24 +126,24 @@ def test_timbre_probe_separates_sines_from_squares():
     f0 = 110 * 2 ** (torch.randint(0, 36, (60, 1), generator=g) / 12)
     sines = torch.sin(2 * math.pi * f0 * t)
     squares = torch.sign(torch.sin(2 * math.pi * f0 * t)) * 0.5
-    X = E.timbre_features(torch.cat([sines, squares]), sr)
+    X = M.timbre_features(torch.cat([sines, squares]), sr)
     assert X.shape == (120, 128)
     y = torch.cat([torch.zeros(60), torch.ones(60)]).long()
     idx = torch.randperm(120, generator=g)
     train, test = idx[:80], idx[80:]
-    probe = E.fit_probe(X[train], y[train])
+    probe = M.fit_probe(X[train], y[train])
     assert probe.score(X[test].numpy(), y[test].numpy()) > 0.9
-    again = E.fit_probe(X[train], y[train])
+    again = M.fit_probe(X[train], y[train])
     assert (again.predict(X[test].numpy()) == probe.predict(X[test].numpy())).all()
 
 
 def test_probe_and_features_refuse_bad_inputs():
     with pytest.raises(ValueError, match="two classes"):
-        E.fit_probe(torch.randn(10, 3), torch.zeros(10))
+        M.fit_probe(torch.randn(10, 3), torch.zeros(10))
     with pytest.raises(ValueError, match="one label each"):
-        E.fit_probe(torch.randn(10, 3), torch.zeros(9))
+        M.fit_probe(torch.randn(10, 3), torch.zeros(9))
     with pytest.raises(ValueError, match="notes, samples"):
-        E.timbre_features(torch.randn(100), 16000)
+        M.timbre_features(torch.randn(100), 16000)
 
 
 # ---- Chapter 06: melody metrics and baselines ----------------------------------------------------------------
@@ -165,10 +165,10 @@ C_MAJOR = [60, 62, 64, 65, 67, 69, 71, 72]
 
 
 def test_token_accuracy_numpy_torch_and_shapes():
-    assert E.token_accuracy(np.array([1, 2, 3, 4]), np.array([1, 0, 3, 0])) == 0.5
-    assert E.token_accuracy(torch.tensor([[1, 2], [3, 4]]), torch.tensor([[1, 2], [3, 0]])) == 0.75
+    assert M.token_accuracy(np.array([1, 2, 3, 4]), np.array([1, 0, 3, 0])) == 0.5
+    assert M.token_accuracy(torch.tensor([[1, 2], [3, 4]]), torch.tensor([[1, 2], [3, 0]])) == 0.75
     with pytest.raises(ValueError, match=r"\(2, 3\).*\(3, 2\)"):
-        E.token_accuracy(np.zeros((2, 3)), np.zeros((3, 2)))
+        M.token_accuracy(np.zeros((2, 3)), np.zeros((3, 2)))
 
 
 def test_tokens_to_rolls_matches_the_midi_composition():
@@ -177,14 +177,14 @@ def test_tokens_to_rolls_matches_the_midi_composition():
     tokens = rng.choice([0, 1, 2, 40, 41, 89], size=(20, 24), p=[0.6, 0.15, 0.05, 0.1, 0.05, 0.05])
     tokens[0] = melody({3: "off", 5: 60, 9: "off", 10: "off", 12: 60, 13: 60}, 24)  # starts with HOLD, off in silence
     tokens[1, 0] = midi.MELODY_OFF
-    rolls = E.tokens_to_rolls(tokens)
+    rolls = M.tokens_to_rolls(tokens)
     assert rolls.shape == (20, midi.N_PIANO, 24) and rolls.dtype == bool
     for row, roll in zip(tokens, rolls):
         assert np.array_equal(roll, midi.piano_roll(midi.tokens_to_notes(row), n_steps=24))
-        assert np.array_equal(E.tokens_to_rolls(row), roll)
+        assert np.array_equal(M.tokens_to_rolls(row), roll)
     assert not rolls[0, :, :5].any() and rolls[0, 60 - 21, 5:9].all() and not rolls[0, :, 9:12].any()
     with pytest.raises(ValueError, match="outside"):
-        E.tokens_to_rolls(np.array([0, 90]))
+        M.tokens_to_rolls(np.array([0, 90]))
 
 
 def test_trivial_baselines_by_hand():
@@ -192,7 +192,7 @@ def test_trivial_baselines_by_hand():
     # successors: 5 -> 0 (twice, vs 5 once); 0 -> 5 or 1 (tie -> 1); 1 -> 7; 7 and the rest unseen -> 5
     train = np.array([[5, 0, 5, 5], [5, 0, 1, 7]])
     test = np.array([[5, 0, 1, 7], [7, 7, 0, 0]])
-    b = E.trivial_baselines(train, test)
+    b = M.trivial_baselines(train, test)
     assert b["all_hold"] == pytest.approx(3 / 8)
     assert b["most_frequent"] == pytest.approx(1 / 8)
     # previous tokens [0 5 0 1] and [0 7 7 0]: matches at (1, 1) and (1, 3)
@@ -206,7 +206,7 @@ def test_trivial_baselines_by_hand():
 
 
 def test_music_metrics_of_a_c_major_scale():
-    m = E.music_metrics(melody({4 * i: p for i, p in enumerate(C_MAJOR)}, 32))
+    m = M.music_metrics(melody({4 * i: p for i, p in enumerate(C_MAJOR)}, 32))
     assert m["n_notes"] == 8 and m["scale_consistency"] == 1.0 and m["pitch_range"] == 12
     # pitch classes: C twice, six others once -> -(1/4 log2 1/4 + 6/8 log2 1/8) = 0.5 + 2.25
     assert m["pitch_class_entropy"] == pytest.approx(2.75)
@@ -216,12 +216,12 @@ def test_music_metrics_of_a_c_major_scale():
 
 
 def test_music_metrics_of_silence_chromatic_and_repeated_patterns():
-    silent = E.music_metrics(np.zeros(32, dtype=np.int64))
+    silent = M.music_metrics(np.zeros(32, dtype=np.int64))
     assert silent["n_notes"] == 0 and silent["empty_beat_rate"] == 1.0 and silent["note_density"] == 0.0
     for k in ("pitch_class_entropy", "scale_consistency", "pitch_range", "repetition"):
         assert math.isnan(silent[k])
 
-    chromatic = E.music_metrics(melody({**{i: 60 + i for i in range(12)}, 12: "off"}, 16))
+    chromatic = M.music_metrics(melody({**{i: 60 + i for i in range(12)}, 12: "off"}, 16))
     assert chromatic["scale_consistency"] == pytest.approx(7 / 12)
     assert chromatic["pitch_class_entropy"] == pytest.approx(math.log2(12))
     assert chromatic["pitch_range"] == 11 and chromatic["empty_beat_rate"] == 0.25  # steps 12..15 are silent
@@ -229,21 +229,21 @@ def test_music_metrics_of_silence_chromatic_and_repeated_patterns():
     # pitches 60 62 64 | 60 62 64 | 60 with rests between: intervals 2 2 -4 2 2 -4, 3-grams (2 2 -4) (2 -4 2)
     # (-4 2 2) (2 2 -4): one of four repeats
     pattern = melody({0: 60, 2: 62, 3: "off", 4: 64, 8: 60, 10: 62, 12: 64, 13: "off", 16: 60}, 20)
-    assert E.music_metrics(pattern)["repetition"] == pytest.approx(0.25)
-    assert E.music_metrics(pattern)["scale_consistency"] == 1.0 and E.music_metrics(pattern)["n_notes"] == 7
+    assert M.music_metrics(pattern)["repetition"] == pytest.approx(0.25)
+    assert M.music_metrics(pattern)["scale_consistency"] == 1.0 and M.music_metrics(pattern)["n_notes"] == 7
     # four notes give three intervals: a single 3-gram, nothing to repeat -> NaN
-    assert math.isnan(E.music_metrics(melody({0: 60, 4: 62, 8: 64, 12: 60}, 16))["repetition"])
+    assert math.isnan(M.music_metrics(melody({0: 60, 4: 62, 8: 64, 12: 60}, 16))["repetition"])
     # one pitch class: entropy 0; a partial last beat counts (T = 10: beats 0-3, 4-7, 8-9)
-    one = E.music_metrics(melody({0: 60, 1: 72, 2: "off"}, 10))
+    one = M.music_metrics(melody({0: 60, 1: 72, 2: "off"}, 10))
     assert one["pitch_class_entropy"] == 0.0 and one["empty_beat_rate"] == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match="one non-empty melody"):
-        E.music_metrics(np.zeros((2, 16), dtype=np.int64))
+        M.music_metrics(np.zeros((2, 16), dtype=np.int64))
 
 
 def test_music_metrics_table_stacks_rows():
     scale = melody({4 * i: p for i, p in enumerate(C_MAJOR)}, 32)
-    table = E.music_metrics_table(np.stack([scale, np.zeros(32, dtype=np.int64)]))
-    assert set(table) == set(E.music_metrics(scale)) and all(v.shape == (2,) for v in table.values())
+    table = M.music_metrics_table(np.stack([scale, np.zeros(32, dtype=np.int64)]))
+    assert set(table) == set(M.music_metrics(scale)) and all(v.shape == (2,) for v in table.values())
     assert table["n_notes"].tolist() == [8.0, 0.0] and table["pitch_class_entropy"][0] == pytest.approx(2.75)
     assert math.isnan(table["pitch_range"][1]) and table["empty_beat_rate"].tolist() == [0.0, 1.0]
 
@@ -251,19 +251,19 @@ def test_music_metrics_table_stacks_rows():
 def test_overlap_area():
     rng = np.random.default_rng(0)
     a, b = rng.normal(0, 1, 300), rng.normal(0.5, 1, 200)
-    assert E.overlap_area(a, a) > 0.97
-    assert E.overlap_area(a, a + 100) < 0.01
-    ab = E.overlap_area(a, b)
-    assert 0.5 < ab < 0.97 and ab == pytest.approx(E.overlap_area(b, a))
-    assert E.overlap_area(np.r_[a, np.nan], b) == pytest.approx(ab)  # NaNs dropped
+    assert M.overlap_area(a, a) > 0.97
+    assert M.overlap_area(a, a + 100) < 0.01
+    ab = M.overlap_area(a, b)
+    assert 0.5 < ab < 0.97 and ab == pytest.approx(M.overlap_area(b, a))
+    assert M.overlap_area(np.r_[a, np.nan], b) == pytest.approx(ab)  # NaNs dropped
     # zero spread: no crash; equal constants overlap fully, different ones not at all
-    assert E.overlap_area(np.full(10, 3.0), np.full(5, 3.0)) > 0.97
-    assert E.overlap_area(np.full(10, 3.0), np.full(5, 4.0)) < 0.01
-    assert 0.0 <= E.overlap_area(np.full(10, 0.0), a) <= 1.0
+    assert M.overlap_area(np.full(10, 3.0), np.full(5, 3.0)) > 0.97
+    assert M.overlap_area(np.full(10, 3.0), np.full(5, 4.0)) < 0.01
+    assert 0.0 <= M.overlap_area(np.full(10, 0.0), a) <= 1.0
     with pytest.raises(ValueError, match="at least 2 finite"):
-        E.overlap_area([1.0, np.nan], a)
+        M.overlap_area([1.0, np.nan], a)
     with pytest.raises(ValueError, match="at least 2 finite"):
-        E.overlap_area(a, [])
+        M.overlap_area(a, [])
 
 
 # ------------------------------------------------------------------------------------------ CC-ME (Chapter 07)
@@ -284,26 +284,26 @@ def cc_perf(ccs, end_s: float = 2.0) -> pretty_midi.PrettyMIDI:
 def test_cc_modulation_error_identical_offset_and_invented_automation():
     sweep = [(74, v, 0.0625 * k) for k, v in enumerate(range(20, 52))]
     ref = cc_perf(sweep + [(7, 90, 0.0)])
-    same = E.cc_modulation_error(ref, ref)
+    same = M.cc_modulation_error(ref, ref)
     assert same == {"cc_me": 0.0, "per_controller": {7: 0.0, 74: 0.0}}
     shifted = cc_perf([(n, v + 10, t) for n, v, t in sweep] + [(7, 90, 0.0)])
-    m = E.cc_modulation_error(ref, shifted)
+    m = M.cc_modulation_error(ref, shifted)
     assert m["per_controller"] == {7: 0.0, 74: pytest.approx(10.0)} and m["cc_me"] == pytest.approx(5.0)
     # a pan move only in the estimate is counted: inventing automation costs
-    invented = E.cc_modulation_error(ref, cc_perf(sweep + [(7, 90, 0.0), (10, 0, 1.0)]))
+    invented = M.cc_modulation_error(ref, cc_perf(sweep + [(7, 90, 0.0), (10, 0, 1.0)]))
     assert invented["per_controller"][10] == pytest.approx(64 * 16 / 32)
     assert invented["cc_me"] == pytest.approx(32 / 3)
     # a CC that sets its default value does not move the controller
-    assert set(E.cc_modulation_error(ref, cc_perf(sweep + [(7, 90, 0.0), (11, 127, 0.5)]))["per_controller"]) == {7, 74}
+    assert set(M.cc_modulation_error(ref, cc_perf(sweep + [(7, 90, 0.0), (11, 127, 0.5)]))["per_controller"]) == {7, 74}
 
 
 def test_cc_modulation_error_nan_without_automation_and_options():
-    m = E.cc_modulation_error(cc_perf([]), cc_perf([(64, 127, 0.0)]))  # sustain pedal is not in the vocabulary
+    m = M.cc_modulation_error(cc_perf([]), cc_perf([(64, 127, 0.0)]))  # sustain pedal is not in the vocabulary
     assert math.isnan(m["cc_me"]) and m["per_controller"] == {}
     ref, est = cc_perf([(7, 50, 1.0)]), cc_perf([(7, 50, 0.5)])  # the estimate is 8 steps early
-    assert E.cc_modulation_error(ref, est)["cc_me"] == pytest.approx(50 * 8 / 32)
-    assert E.cc_modulation_error(ref, est, n_steps=16)["cc_me"] == pytest.approx(50 * 8 / 16)
-    assert math.isnan(E.cc_modulation_error(ref, est, controllers=(74,))["cc_me"])
+    assert M.cc_modulation_error(ref, est)["cc_me"] == pytest.approx(50 * 8 / 32)
+    assert M.cc_modulation_error(ref, est, n_steps=16)["cc_me"] == pytest.approx(50 * 8 / 16)
+    assert math.isnan(M.cc_modulation_error(ref, est, controllers=(74,))["cc_me"])
 
 
 def test_frechet_distance_closed_form_for_gaussians():
@@ -311,13 +311,13 @@ def test_frechet_distance_closed_form_for_gaussians():
     a = torch.randn(20_000, 3, generator=g)
     b = 2 * torch.randn(20_000, 3, generator=g) + torch.tensor([1.0, 0.0, -1.0])
     # N(0, I) vs N(m, 4I): |m|^2 + tr(I + 4I - 2 * 2I) = 2 + 3
-    assert E.frechet_distance(a, b) == pytest.approx(5.0, rel=0.03)
-    assert E.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
-    assert E.frechet_distance(a[:, :1], b[:, :1]) == pytest.approx(1 + 1, rel=0.05)  # 1-D: (mu diff)^2 + (s_a - s_b)^2
+    assert M.frechet_distance(a, b) == pytest.approx(5.0, rel=0.03)
+    assert M.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert M.frechet_distance(a[:, :1], b[:, :1]) == pytest.approx(1 + 1, rel=0.05)  # 1-D: (mu diff)^2 + (s_a - s_b)^2
     with pytest.raises(ValueError, match="same d"):
-        E.frechet_distance(a, b[:, :2])
+        M.frechet_distance(a, b[:, :2])
     with pytest.raises(ValueError, match="at least 2"):
-        E.frechet_distance(a[:1], b)
+        M.frechet_distance(a[:1], b)
 
 
 def test_sliced_wasserstein_of_a_shift_and_identity():
@@ -325,9 +325,9 @@ def test_sliced_wasserstein_of_a_shift_and_identity():
     a = torch.randn(5000, 2, generator=g)
     shift = torch.tensor([3.0, 0.0])
     # W1 of a shifted copy along direction u is |<shift, u>|; its mean over uniform directions in 2-D is 3 * 2/pi
-    sw = E.sliced_wasserstein(a, a + shift, n_projections=2000)
+    sw = M.sliced_wasserstein(a, a + shift, n_projections=2000)
     assert sw == pytest.approx(3 * 2 / math.pi, rel=0.03)
-    assert E.sliced_wasserstein(a, a) == pytest.approx(0.0, abs=1e-12)
-    assert E.sliced_wasserstein(a, a + shift, seed=3) == E.sliced_wasserstein(a, a + shift, seed=3)
+    assert M.sliced_wasserstein(a, a) == pytest.approx(0.0, abs=1e-12)
+    assert M.sliced_wasserstein(a, a + shift, seed=3) == M.sliced_wasserstein(a, a + shift, seed=3)
     with pytest.raises(ValueError, match="n_projections"):
-        E.sliced_wasserstein(a, a, n_projections=0)
+        M.sliced_wasserstein(a, a, n_projections=0)

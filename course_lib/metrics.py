@@ -1,4 +1,4 @@
-"""Evaluation: reconstruction metrics with their domain stated, band-limit and seam-click measures (Chapter 02),
+"""Metrics: reconstruction metrics with their domain stated, band-limit and seam-click measures (Chapter 02),
 paper 002's "accuracy" (Chapter 03), active latent units and a linear timbre probe (Chapter 04),
 token accuracy, music metrics (with the overlap area of their distributions) and trivial baselines for melodies
 (Chapter 06)."""
@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import audio, midi
+from . import audio, events, midi
 
 
 def feature_metrics(z: torch.Tensor, z_hat: torch.Tensor) -> dict[str, float]:
-    """Chapter 02. MSE, MAE, RMSE, SNR (dB) in the FEATURE domain (e.g. paper 001's interleaved RFFT values).
+    """MSE, MAE, RMSE, SNR (dB) in the FEATURE domain (e.g. paper 001's interleaved RFFT values).
 
     mse = mean (z - z_hat)^2; mae = mean |z - z_hat|; rmse = sqrt(mse) (of the whole set, not a mean of per-item
     roots); snr = 10 log10(sum z^2 / sum (z - z_hat)^2) over the whole set.
@@ -25,12 +25,15 @@ def feature_metrics(z: torch.Tensor, z_hat: torch.Tensor) -> dict[str, float]:
 
 
 def waveform_metrics(x: torch.Tensor, x_hat: torch.Tensor) -> dict[str, float]:
-    """Chapter 02. The same four metrics in the WAVEFORM domain (samples in [-1, 1])."""
+    """The same four metrics in the WAVEFORM domain (samples in [-1, 1])."""
     return feature_metrics(x, x_hat)
 
 
 def interleaved_metrics(z: torch.Tensor, z_hat: torch.Tensor, n: int) -> dict[str, float]:
-    """Chapter 02. Metrics of interleaved-RFFT reconstructions in both domains: keys spec_* and wave_*."""
+    """Metrics of interleaved-RFFT reconstructions in both domains: keys spec_* and wave_*.
+
+    Notebook: 02_fc_vs_conv_autoencoders
+    """
     x = audio.rfft_deinterleave(z, n, nyquist_dropped=z.shape[-1] == n)
     x_hat = audio.rfft_deinterleave(z_hat, n, nyquist_dropped=z.shape[-1] == n)
     out = {f"spec_{k}": v for k, v in feature_metrics(z, z_hat).items()}
@@ -39,10 +42,12 @@ def interleaved_metrics(z: torch.Tensor, z_hat: torch.Tensor, n: int) -> dict[st
 
 
 def thesis_accuracy(x: torch.Tensor, x_hat: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Chapter 03. Paper 002's "accuracy" (its eq. 4.1) per example: max(0, 1 - ||x - x_hat||^2 / (||x||^2 + eps)).
+    """Paper 002's "accuracy" (its eq. 4.1) per example: max(0, 1 - ||x - x_hat||^2 / (||x||^2 + eps)).
 
     It is one minus a relative squared error: an input whose energy ||x||^2 grows (a longer FFT gives
     larger magnitudes) scores higher for the same absolute error. Dim 0 is the batch.
+
+    Notebook: 03_spectrogram_autoencoders
     """
     if x.shape != x_hat.shape or x.dim() < 1:
         raise ValueError(f"x and x_hat must have the same shape with a batch dim, got {tuple(x.shape)} and {tuple(x_hat.shape)}")
@@ -53,9 +58,11 @@ def thesis_accuracy(x: torch.Tensor, x_hat: torch.Tensor, eps: float = 1e-8) -> 
 
 def band_energy_ratio_db(ref: torch.Tensor, est: torch.Tensor, sr: int, band_hz: float = 50.0
                          ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Chapter 02. Energy of est relative to ref (dB) in bands of band_hz, averaged over all leading items.
+    """Energy of est relative to ref (dB) in bands of band_hz, averaged over all leading items.
 
     Returns (band centre frequencies in Hz, ratio in dB).
+
+    Notebook: 02_fc_vs_conv_autoencoders
     """
     if ref.shape != est.shape:
         raise ValueError(f"shapes differ: {tuple(ref.shape)} vs {tuple(est.shape)}")
@@ -72,10 +79,12 @@ def band_energy_ratio_db(ref: torch.Tensor, est: torch.Tensor, sr: int, band_hz:
 
 
 def rolloff_hz(x: torch.Tensor, sr: int, fraction: float = 0.99) -> float:
-    """Chapter 02. Spectral roll-off: the frequency below which `fraction` of the energy lies (mean over items).
+    """Spectral roll-off: the frequency below which `fraction` of the energy lies (mean over items).
 
     Where a reconstruction's energy stops: paper 001 saw its conv model's output end near 417 Hz.
     Returns 0 for a silent signal.
+
+    Notebook: 02_fc_vs_conv_autoencoders
     """
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
@@ -89,11 +98,13 @@ def rolloff_hz(x: torch.Tensor, sr: int, fraction: float = 0.99) -> float:
 
 
 def seam_click_ratio(y: torch.Tensor, seg_len: int) -> float:
-    """Chapter 02. Mean |second difference| across segment seams over its median elsewhere (about 1 = no click).
+    """Mean |second difference| across segment seams over its median elsewhere (about 1 = no click).
 
     y is one signal made by concatenating reconstructed segments of seg_len samples. The second difference
     y[i+1] - 2 y[i] + y[i-1] is small for smooth audio and jumps where a segment ends at one level and the next
     starts at another.
+
+    Notebook: 02_fc_vs_conv_autoencoders
     """
     y = y.reshape(-1).double()
     if y.numel() < 2 * seg_len:
@@ -107,10 +118,12 @@ def seam_click_ratio(y: torch.Tensor, seg_len: int) -> float:
 
 
 def active_units(mu: torch.Tensor, threshold: float = 0.01) -> tuple[int, torch.Tensor]:
-    """Chapter 04. Active latent units (Burda et al. 2016): dimensions whose posterior mean varies over the data.
+    """Active latent units (Burda et al. 2016): dimensions whose posterior mean varies over the data.
 
     mu is (N, D), the posterior means of N examples. Returns (number of dimensions with Var_x[mu_d] > threshold,
     the D variances over dim 0, population variance, float64). A unit whose mean ignores the input is inactive.
+
+    Notebook: 04_variational_autoencoders
     """
     if mu.dim() != 2:
         raise ValueError(f"mu must be (N examples, D latent dims), got shape {tuple(mu.shape)}")
@@ -123,7 +136,10 @@ def active_units(mu: torch.Tensor, threshold: float = 0.01) -> tuple[int, torch.
 
 
 def timbre_features(x: torch.Tensor, sr: int, n_mels: int = 64, n_fft: int = 1024, hop: int = 256) -> torch.Tensor:
-    """Chapter 04. Per-note features for a timbre classifier: mean and std over time of the log-mel spectrogram (B, 2 n_mels)."""
+    """Per-note features for a timbre classifier: mean and std over time of the log-mel spectrogram (B, 2 n_mels).
+
+    Notebook: 04_variational_autoencoders
+    """
     x = torch.as_tensor(x, dtype=torch.float32)
     if x.dim() != 2:
         raise ValueError(f"x must be (notes, samples), got shape {tuple(x.shape)}")
@@ -132,9 +148,11 @@ def timbre_features(x: torch.Tensor, sr: int, n_mels: int = 64, n_fft: int = 102
 
 
 def fit_probe(features: torch.Tensor, labels: torch.Tensor, seed: int = 0, max_iter: int = 2000):
-    """Chapter 04. A linear probe: scikit-learn StandardScaler + multinomial LogisticRegression fitted on (features, labels).
+    """A linear probe: scikit-learn StandardScaler + multinomial LogisticRegression fitted on (features, labels).
 
     Returns the fitted pipeline; `.score(X, y)` is its accuracy and `.predict(X)` its labels.
+
+    Notebook: 04_variational_autoencoders
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -169,9 +187,11 @@ def _check_tokens(tokens) -> np.ndarray:
 
 
 def token_accuracy(pred, target) -> float:
-    """Chapter 06. Fraction of positions where pred == target (numpy arrays or torch tensors of the same shape).
+    """Fraction of positions where pred == target (numpy arrays or torch tensors of the same shape).
 
     Raises ValueError naming both shapes when they differ, and for empty inputs.
+
+    Notebook: 06_lstm_vae_melodies
     """
     p, t = _as_numpy(pred), _as_numpy(target)
     if p.shape != t.shape:
@@ -182,10 +202,12 @@ def token_accuracy(pred, target) -> float:
 
 
 def tokens_to_rolls(tokens) -> np.ndarray:
-    """Chapter 06. Multi-hot piano rolls of melody tokens: (T,) -> bool (88, T); (N, T) -> bool (N, 88, T).
+    """Multi-hot piano rolls of melody tokens: (T,) -> bool (88, T); (N, T) -> bool (N, 88, T).
 
     Each step takes the state of the last non-HOLD token at or before it: a note-on sounds its pitch, a note-off
     (or no event yet) is silence. Equal to midi.piano_roll(midi.tokens_to_notes(t), n_steps=T) row by row.
+
+    Notebook: 06_lstm_vae_melodies
     """
     t = _check_tokens(tokens)
     if t.ndim not in (1, 2):
@@ -200,7 +222,7 @@ def tokens_to_rolls(tokens) -> np.ndarray:
 
 
 def trivial_baselines(train_tokens, test_tokens) -> dict[str, float]:
-    """Chapter 06. Accuracies of predictors that need no model, on test windows (N, T); train_tokens is (M, T').
+    """Accuracies of predictors that need no model, on test windows (N, T); train_tokens is (M, T').
 
     Token accuracy (all N x T positions) of: "all_hold" (HOLD everywhere: silence in token space), "most_frequent"
     (the most frequent training token everywhere), "repeat_previous" (the true token t-1, teacher-forced; step 0
@@ -208,6 +230,8 @@ def trivial_baselines(train_tokens, test_tokens) -> dict[str, float]:
     smaller token; a previous token never seen in training -> the most frequent token; step 0 -> the most frequent
     first token of the training rows). Cell accuracy of 88 x T piano rolls for "roll_all_zero" (no note ever
     sounds) and "roll_repeat_previous" (each frame is the true previous frame; frame 0 all zero).
+
+    Notebook: 06_lstm_vae_melodies
     """
     train, test = np.atleast_2d(_check_tokens(train_tokens)), np.atleast_2d(_check_tokens(test_tokens))
     if train.ndim != 2 or test.ndim != 2 or train.size == 0 or test.size == 0:
@@ -241,7 +265,7 @@ _MAJOR_SCALES[np.arange(12)[:, None], (np.arange(12)[:, None] + _MAJOR_STEPS) % 
 
 
 def music_metrics(tokens, steps_per_bar: int = 16, steps_per_beat: int = 4) -> dict[str, float]:
-    """Chapter 06. Hand-made statistics of one melody (T,) of tokens; notes come from midi.tokens_to_notes.
+    """Hand-made statistics of one melody (T,) of tokens; notes come from midi.tokens_to_notes.
 
     n_notes; pitch_class_entropy: entropy in bits of the notes' pitch-class histogram (0 for one class);
     scale_consistency: the largest fraction of notes inside one of the 12 major scales (so 7/12 for all 12
@@ -285,7 +309,10 @@ def music_metrics(tokens, steps_per_bar: int = 16, steps_per_beat: int = 4) -> d
 
 
 def music_metrics_table(tokens, steps_per_bar: int = 16, steps_per_beat: int = 4) -> dict[str, np.ndarray]:
-    """Chapter 06. music_metrics of each of N melodies (N, T): {metric: float64 array (N,)}, NaN where undefined."""
+    """Music_metrics of each of N melodies (N, T): {metric: float64 array (N,)}, NaN where undefined.
+
+    Notebook: 06_lstm_vae_melodies
+    """
     t = _check_tokens(tokens)
     if t.ndim != 2 or t.shape[0] == 0:
         raise ValueError(f"tokens must be (N, T) with N >= 1, got shape {t.shape}")
@@ -294,7 +321,7 @@ def music_metrics_table(tokens, steps_per_bar: int = 16, steps_per_beat: int = 4
 
 
 def overlap_area(a, b, grid: int = 512) -> float:
-    """Chapter 06. Overlapping area of two 1-D samples' distributions (Yang & Lerch 2020), in [0, 1].
+    """Overlapping area of two 1-D samples' distributions (Yang & Lerch 2020), in [0, 1].
 
     The integral (trapezoid rule) of min(p, q), with p and q scipy.stats.gaussian_kde densities (Scott's rule)
     evaluated on `grid` shared points spanning both samples padded by 3 bandwidths. NaN (and inf) values are
@@ -302,6 +329,8 @@ def overlap_area(a, b, grid: int = 512) -> float:
     equal) is a Gaussian bump on its value with the other sample's bandwidth, or, when both are constant,
     1e-3 * max(1, largest |value|): two equal constant samples give about 1 (0.997, the mass within 3
     bandwidths), different ones about 0.
+
+    Notebook: 06_lstm_vae_melodies
     """
     from scipy import integrate, stats
 
@@ -333,28 +362,32 @@ def overlap_area(a, b, grid: int = 512) -> float:
 # CC automation (Chapter 07, paper 000).
 
 def cc_modulation_error(pm_ref, pm_est, controllers=None, n_steps: int | None = None) -> dict:
-    """Chapter 07. CC Modulation Error (CC-ME), paper 000's metric made concrete: the mean absolute difference of each
+    """CC Modulation Error (CC-ME), paper 000's metric made concrete: the mean absolute difference of each
     controller's sample-and-hold curve on the 1/32-note grid, in CC units (0..127), averaged over the controllers
     that the reference moves (a controller left at its default in both is not counted).
 
     Counted are the controllers that EITHER performance moves (its curve leaves CC_DEFAULTS somewhere on the
-    grid), so inventing automation the reference lacks is penalised too. Both curves come from midi.cc_curves on
+    grid), so inventing automation the reference lacks is penalised too. Both curves come from events.cc_curves on
     the same n_steps (default: the reference's length). Returns {"cc_me": mean over the counted controllers (NaN
     when none is counted), "per_controller": {cc number: MAE} for the counted controllers only}.
+
+    Notebook: 07_transformer_vae_automation
     """
-    controllers = midi.CONTROLLERS if controllers is None else tuple(int(c) for c in controllers)
-    ref = midi.cc_curves(pm_ref, controllers, n_steps)
-    est = midi.cc_curves(pm_est, controllers, ref.shape[1])
-    default = np.array([midi.CC_DEFAULTS.get(c, 0) for c in controllers], dtype=np.float64)[:, None]
+    controllers = events.CONTROLLERS if controllers is None else tuple(int(c) for c in controllers)
+    ref = events.cc_curves(pm_ref, controllers, n_steps)
+    est = events.cc_curves(pm_est, controllers, ref.shape[1])
+    default = np.array([events.CC_DEFAULTS.get(c, 0) for c in controllers], dtype=np.float64)[:, None]
     moved = (ref != default).any(axis=1) | (est != default).any(axis=1)
     per = {c: float(np.abs(ref[i] - est[i]).mean()) for i, c in enumerate(controllers) if moved[i]}
     return {"cc_me": float(np.mean(list(per.values()))) if per else float("nan"), "per_controller": per}
 
 
 def frechet_distance(a, b, eps: float = 1e-6) -> float:
-    """Chapter 08. Frechet distance between Gaussians fitted to features a (n, d) and b (m, d) (the FID/FAD formula).
+    """Frechet distance between Gaussians fitted to features a (n, d) and b (m, d) (the FID/FAD formula).
 
     |mu_a - mu_b|^2 + tr(C_a + C_b - 2 (C_a C_b)^(1/2)); eps is added to the diagonals when the product is singular.
+
+    Notebook: 08_diffusion_basics
     """
     from scipy import linalg
 
@@ -374,7 +407,10 @@ def frechet_distance(a, b, eps: float = 1e-6) -> float:
 
 
 def sliced_wasserstein(a, b, n_projections: int = 256, seed: int = 0) -> float:
-    """Chapter 08. Sliced Wasserstein-1 distance: the mean over random unit directions of the 1-D W1 of the projections."""
+    """Sliced Wasserstein-1 distance: the mean over random unit directions of the 1-D W1 of the projections.
+
+    Notebook: 08_diffusion_basics
+    """
     from scipy.stats import wasserstein_distance
 
     A, B = _as_numpy(a).astype(np.float64), _as_numpy(b).astype(np.float64)
