@@ -422,3 +422,18 @@ def sliced_wasserstein(a, b, n_projections: int = 256, seed: int = 0) -> float:
     dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
     pa, pb = A @ dirs.T, B @ dirs.T
     return float(np.mean([wasserstein_distance(pa[:, k], pb[:, k]) for k in range(n_projections)]))
+
+
+def constant_prediction_mse(train: torch.Tensor, test: torch.Tensor) -> dict[str, float]:
+    """Reconstruction MSE on `test` (N, ...) of two predictors that ignore their input, the trivial baselines of an
+    autoencoder: "mean_example" predicts the per-element mean of `train` (M, ...) for every example (e.g. the mean
+    spectrogram); "zero_output" predicts 0 everywhere (in standardised units: the training set's overall mean).
+
+    Notebook: 04_variational_autoencoders
+    """
+    if train.dim() < 1 or test.dim() < 1 or train.shape[1:] != test.shape[1:] or not len(train) or not len(test):
+        raise ValueError(f"train and test must be non-empty (N, ...) with the same example shape, "
+                         f"got {tuple(train.shape)} and {tuple(test.shape)}")
+    mean = train.detach().double().mean(0, keepdim=True)
+    t = test.detach().double()
+    return {"mean_example": float((t - mean.to(t.device)).pow(2).mean()), "zero_output": float(t.pow(2).mean())}

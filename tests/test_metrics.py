@@ -331,3 +331,15 @@ def test_sliced_wasserstein_of_a_shift_and_identity():
     assert M.sliced_wasserstein(a, a + shift, seed=3) == M.sliced_wasserstein(a, a + shift, seed=3)
     with pytest.raises(ValueError, match="n_projections"):
         M.sliced_wasserstein(a, a, n_projections=0)
+
+
+def test_constant_prediction_mse_by_hand():
+    train = torch.tensor([[1.0, 2.0], [3.0, 4.0]])  # mean example [2, 3]
+    test = torch.tensor([[2.0, 5.0], [0.0, 3.0]])
+    out = M.constant_prediction_mse(train, test)
+    assert out["mean_example"] == pytest.approx((0 + 4 + 4 + 0) / 4)
+    assert out["zero_output"] == pytest.approx((4 + 25 + 0 + 9) / 4)
+    same = torch.randn(64, 3, 5, generator=torch.Generator().manual_seed(0))
+    assert M.constant_prediction_mse(same, same)["mean_example"] <= M.constant_prediction_mse(same, same)["zero_output"]
+    with pytest.raises(ValueError, match="same example shape"):
+        M.constant_prediction_mse(train, test[:, :1])

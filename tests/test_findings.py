@@ -1,0 +1,50 @@
+"""The committed reference findings follow the course's rules: kinds, provenance, and verdicts that the shared
+rule (results.decide) gives again from the numbers stored with them."""
+import json
+from pathlib import Path
+
+import pytest
+
+from course_lib import results as R
+
+ROOT = Path(__file__).resolve().parent.parent
+FILES = sorted((ROOT / "notebooks" / "results").glob("*/[0-9][0-9].json"))
+CLAIMS = [(p, c) for p in FILES for c in json.loads(p.read_text())["claims"]]
+IDS = [f"{p.parent.name}/{p.stem}/{c['id']}" for p, c in CLAIMS]
+
+
+def test_every_chapter_has_committed_cpu_findings():
+    assert sorted(p.stem for p in FILES if p.parent.name == "cpu") == [f"{i:02d}" for i in range(10)]
+
+
+@pytest.mark.parametrize("path,claim", CLAIMS, ids=IDS)
+def test_claim_has_kind_provenance_and_a_readable_summary(path, claim):
+    kind = claim.get("kind")
+    assert kind in R.KINDS, f"{path.name} {claim['id']}: no claim kind (paper, audit or check)"
+    assert claim["verdict"] in R.VERDICTS[kind]
+    assert 0 < len(claim.get("summary", "")) <= R.MAX_SUMMARY and len(claim["paper"]) <= R.MAX_PAPER
+    if kind != "check":
+        assert R.PROVENANCE.search(claim["paper"]), f"{claim['id']}: no [text] / [code] / [derived] in the paper text"
+    if claim["verdict"] != R.PASSING[kind]:
+        assert claim.get("why"), f"{claim['id']}: a {claim['verdict']} verdict without a why"
+
+
+@pytest.mark.parametrize("path,claim", CLAIMS, ids=IDS)
+def test_trained_comparisons_are_decided_by_the_shared_rule(path, claim):
+    decisions = claim.get("decisions", [])
+    if claim.get("trained"):
+        assert decisions, f"{claim['id']} compares trained models without a decision"
+    for d in decisions:
+        assert R.recheck(d) == d["verdict"], f"{claim['id']}: the stored numbers give {R.recheck(d)}, not {d['verdict']}"
+        assert d["baselines"], f"{claim['id']}: a comparison of trained models without a trivial baseline"
+        if d["verdict"] != "inconclusive":
+            seeds = min(len(m["values"]) for name, m in d["models"].items() if name in d["expect"])
+            assert d["min_seeds"] >= 3 and seeds >= 3, f"{claim['id']}: decided on {seeds} seed(s)"
+    if decisions:
+        assert R.combine([d["verdict"] for d in decisions]) == claim["verdict"]
+
+
+def test_readme_results_lines_are_short():
+    text = (ROOT / "README.md").read_text()
+    table = text.split(R.README_START, 1)[1].split(R.README_END, 1)[0]
+    assert max(len(line) for line in table.splitlines()) <= 400
