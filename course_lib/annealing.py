@@ -19,13 +19,13 @@ SCHEDULES = ("constant", "linear", "cosine", "logistic", "cyclical", "restart", 
 
 
 def constant(e: float, beta: float = 1.0) -> float:
-    """The plain (beta-)ELBO: the same beta at every step. Notebook: 05_kl_annealing."""
+    """The plain (beta-)ELBO: the same beta at every step."""
     non_negative_real("e", e)
     return non_negative_real("beta", beta)
 
 
 def linear(e: float, W: float, b: float = 0.0) -> float:
-    """Paper 002's linear warm-up: b + (1 - b) t with t = min(e / W, 1). Notebook: 05_kl_annealing."""
+    """Paper 002's linear warm-up: b + (1 - b) t with t = min(e / W, 1). Notebook: 07_transformer_vae_automation."""
     t = min(non_negative_real("e", e) / positive_real("W", W), 1.0)
     b = probability("b", b, include_one=True)
     return b + (1 - b) * t
@@ -33,8 +33,6 @@ def linear(e: float, W: float, b: float = 0.0) -> float:
 
 def cosine(e: float, W: float, b: float = 0.0) -> float:
     """Paper 002's cosine warm-up: b + (1 - b) (cos(pi (t - 1)) + 1) / 2 with t = min(e / W, 1).
-
-    Notebook: 05_kl_annealing
     """
     t = min(non_negative_real("e", e) / positive_real("W", W), 1.0)
     b = probability("b", b, include_one=True)
@@ -81,8 +79,6 @@ def restart(e: float, W: float, b: float = 0.0, shape: str = "logistic") -> floa
 
 def musicvae(step: float, rate: float = 0.99999, beta_max: float = 0.2) -> float:
     """MusicVAE's schedule: (1 - rate^step) * beta_max, an exponential approach to beta_max.
-
-    Notebook: 05_kl_annealing
     """
     if not is_real(rate) or not 0 < rate < 1:
         raise ValueError(f"rate must lie in (0, 1), got {rate}")

@@ -110,8 +110,6 @@ def run_notebook(path: Path, profile: str, out_dir: Path, timeout: int = 1800) -
 
 def run(profile: str | None = None, only: list[str] | None = None) -> int:
     """Execute the notebooks, write build/report.md|html, print the findings table; exit code.
-
-    Notebook: 02_fc_vs_conv_autoencoders
     """
     profile = profile_name(profile)
     out_dir = build_root() / "notebooks"
@@ -151,8 +149,6 @@ def report(profile: str | None = None, readme: bool = True) -> Path:
 
 def reference(profile: str | None = None) -> list[Path]:
     """Copy build/results/<profile>/*.json into notebooks/results/<profile>/ (the committed reference).
-
-    Notebook: 02_fc_vs_conv_autoencoders
     """
     profile = profile_name(profile)
     if profile == "smoke":
@@ -169,7 +165,7 @@ def reference(profile: str | None = None) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: run | report | reference. Notebook: 04_variational_autoencoders."""
+    """Command line: run | report | reference."""
     ap = argparse.ArgumentParser(prog="python -m course_lib.course", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("command", choices=["run", "report", "reference"])

@@ -15,7 +15,7 @@ def _np(x: Any) -> np.ndarray:
 
 
 def waveform(x: Any, sr: int, ax=None, title: str | None = None, max_seconds: float | None = None):
-    """Plot a waveform against time in seconds. Notebook: 01_audio_and_midi."""
+    """Plot a waveform against time in seconds. Notebook: 02_fc_vs_conv_autoencoders."""
     y = _np(x).reshape(-1)
     if max_seconds is not None:
         y = y[: int(max_seconds * sr)]
@@ -138,7 +138,7 @@ def curves(series: dict[str, Sequence[float]], ax=None, title: str | None = None
 
 def history(hist, keys: Sequence[str] = ("train_loss", "val_loss"), ax=None, title: str | None = None,
             logy: bool = False):
-    """Plot columns of a train.History against epoch. Notebook: 02_fc_vs_conv_autoencoders."""
+    """Plot columns of a train.History against epoch. Notebook: 08_diffusion_basics."""
     return curves({k: hist.series(k) for k in keys if hist.series(k)}, ax=ax, title=title, logy=logy,
                   x=hist.series("epoch"))
 

@@ -26,7 +26,7 @@ PROVENANCE = re.compile(r"\[(text|code|derived)\]")
 def verdict(holds: bool, partly: bool = False) -> str:
     """A paper claim measured without trained models: 'reproduced', else 'partly' when partly, else 'not reproduced'.
 
-    Notebook: 00_start_here
+    Notebook: 01_audio_and_midi
     """
     return "reproduced" if holds else ("partly" if partly else "not reproduced")
 

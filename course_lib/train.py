@@ -300,7 +300,7 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
           seed: int = 0, progress: bool = True, log_epochs: Callable[[int], bool] | None = None,
           on_epoch_end: Callable[[int, dict, nn.Module], None] | None = None, drop_last: bool = False,
           fingerprint: str | None = None, checkpoint_every_s: float = 0.0, compile: bool = False) -> History:
-    """Train `model` by minimising loss_fn(model, batch, state); returns the History. Notebook: 00_start_here.
+    """Train `model` by minimising loss_fn(model, batch, state); returns the History.
 
     Data (a tensor or tuple of tensors) is moved to the device once and batched by index gathers.
     Validation runs every epoch; early stopping watches val `monitor` (train loss without val data)

@@ -57,7 +57,6 @@ def build(profile: str | None = None, kinds: tuple[str, ...] = KINDS, force: boo
     """Build the datasets of a profile into data/<profile>/ unless already built with these sizes.
 
     A kind's dependencies are built first when they are not built yet; the result lists the kinds asked for.
-    Notebook: 00_start_here.
     """
     profile = profile_name(profile)
     out: dict[str, BuildReport | None] = {}

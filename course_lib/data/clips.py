@@ -256,8 +256,6 @@ def build_clips(out_dir: str | os.PathLike, n: int, seed: int = 0, sample_rate: 
 
 class ClipSet(SplitSet):
     """Clips with known factors: audio (N, n_samples) float32, labels {factor: (N,) int64}, meta.
-
-    Notebook: 09_hierarchical_diffusion
     """
 
     NOUN, ID_KEY = "clips", "id"

@@ -99,7 +99,7 @@ def instrument_str(program: int) -> str:
 
 
 def note_str(instrument: str, pitch: int, velocity: int) -> str:
-    """NSynth note name: '<instrument_str>-<pitch:03d>-<velocity:03d>'. Notebook: 00_start_here."""
+    """NSynth note name: '<instrument_str>-<pitch:03d>-<velocity:03d>'."""
     return f"{instrument}-{pitch:03d}-{velocity:03d}"
 
 
