@@ -174,7 +174,11 @@ class Context:
 
 
 def setup(chapter: int | str, profile: str | None = None, seed: int | None = None, quiet: bool = False) -> Context:
-    """First cell of every notebook: seed, pick the device, print the environment, return the chapter's Context."""
+    """First cell of every notebook: seed, pick the device, print the environment, return the chapter's Context.
+
+    When any COURSE_<KIND> variable (COURSE_NOTES, COURSE_MELODIES...) is set, it also prints where each kind of
+    data comes from (course_lib.data.sources).
+    """
     from .results import Findings
 
     prof = profile_name(profile)
@@ -203,4 +207,8 @@ def setup(chapter: int | str, profile: str | None = None, seed: int | None = Non
                 pages = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
                 mem = f", RAM {pages / 2**30:.1f} GiB free"
         print(f"Chapter {ch} | profile {prof} | device {describe_device(device)}{mem} | torch {torch.__version__}")
+        from .data import sources, user_data_set
+
+        if user_data_set():  # a user's own data: say which kinds come from where
+            print("Data sources: " + "; ".join(f"{k}: {v}" for k, v in sources(prof).items()))
     return ctx

@@ -62,13 +62,36 @@ def digest(*parts: object) -> str:
     return h.hexdigest()
 
 
-def files_fingerprint(folder: str | os.PathLike) -> str:
-    """A digest of every file's relative path, size and mtime under `folder` (a cache key part)."""
+def files_fingerprint(folder: str | os.PathLike, problems: list[dict] | None = None) -> str:
+    """A digest of every file's relative path, size, mtime, ctime and permissions under `folder` (a cache key part).
+
+    ctime and the permission bits make a chmod (a file becoming readable or not) change the key. An entry that
+    cannot be followed (a broken symlink, a symlink loop) never raises: it enters the digest as such and is
+    appended to `problems` (when given) as {"file": relative path, "reason": ...}.
+    """
+    import errno
+    import stat as st_
+
     h = hashlib.sha1()
     folder = Path(folder)
     for root, dirs, files in os.walk(folder):
         dirs.sort()
         for name in sorted(files):
-            st = os.stat(os.path.join(root, name))
-            h.update(f"{os.path.relpath(os.path.join(root, name), folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, folder)
+            try:
+                st = os.stat(path)
+            except OSError as e:
+                try:
+                    target = os.readlink(path)
+                except OSError:
+                    target = "?"
+                why = (f"symlink loop (-> {target})" if e.errno == errno.ELOOP
+                       else f"broken symlink (-> {target}): the target does not exist" if os.path.islink(path)
+                       else f"cannot read it ({e.strerror or e})")
+                h.update(f"{rel}\0unreadable\0{why}\n".encode())
+                if problems is not None:
+                    problems.append({"file": rel, "reason": why})
+                continue
+            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st_.S_IMODE(st.st_mode)}\n".encode())
     return h.hexdigest()[:16]

@@ -283,11 +283,41 @@ def _make_optimizer(model: nn.Module, optimizer: str | torch.optim.Optimizer, lr
     raise ValueError(f"unknown optimizer {optimizer!r}: use 'adam', 'adamw', 'sgd' or pass a torch optimizer")
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint that is not loaded, with the file named and the fix stated."""
+
+
 def save_checkpoint(path: str | os.PathLike, **state: Any) -> Path:
-    """Torch.save written atomically: a crash never leaves a half-written checkpoint."""
+    """Torch.save written atomically: a crash never leaves a half-written checkpoint.
+
+    Store tensors and plain data only (state dicts, numbers, strings, lists, dicts; a History as to_dict()):
+    load_checkpoint reads with torch.load(weights_only=True), which refuses pickled Python objects.
+    """
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
     return Path(path)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: Any = None) -> dict[str, Any]:
+    """A checkpoint written by save_checkpoint, read with torch.load(weights_only=True) (no code runs on load).
+
+    Raises CheckpointError naming the file and the fix when it holds pickled Python objects (an older or foreign
+    checkpoint) or cannot be read.
+    """
+    import pickle
+
+    path = Path(path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"{path}: holds pickled Python objects, which are not loaded (torch.load(..., weights_only=True) "
+            f"refuses them: unpickling can run code; {first[:160]}). Delete it (rm '{path}') or retrain with "
+            "resume=False; checkpoints written now store only tensors and plain data.") from None
+    except (RuntimeError, EOFError, OSError) as e:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).strip()[:200]}). "
+                              f"Delete it (rm '{path}') or retrain with resume=False.") from None
 
 
 def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence[torch.Tensor],
@@ -347,7 +377,7 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
     best_state: dict[str, torch.Tensor] | None = None
     start_epoch, bad_epochs = 0, 0
     ckpt = Path(checkpoint) if checkpoint is not None else None
-    saved = torch.load(ckpt, map_location=device, weights_only=False) if ckpt and resume and ckpt.exists() else None
+    saved = load_checkpoint(ckpt, map_location=device) if ckpt and resume and ckpt.exists() else None
     if saved is not None and saved.get("fingerprint") != fingerprint:
         if progress:
             print(f"{ckpt} was saved with other settings or data: training afresh.")

@@ -3,6 +3,7 @@
 
     python data_scripts/check_dataset.py /path/to/nsynth --kind notes --split valid
     python data_scripts/check_dataset.py /path/to/nottingham_midi --kind melodies
+    python data_scripts/check_dataset.py /path/to/one_tune.mid --kind melodies
     python data_scripts/check_dataset.py /path/to/edm_audio --kind songs
     python data_scripts/check_dataset.py /path/to/synth_midi --kind performances
     python data_scripts/check_dataset.py /path/to/clips --kind clips

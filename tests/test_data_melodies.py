@@ -198,7 +198,10 @@ def test_load_midi_folder_skips_and_fixes(midi_folder):
     assert mset.report.fixed == [{"file": "out_of_range.mid", "fix": "moved 2 notes by octaves into 21..108"}]
     fixed = mset.notes[mset.ids.index("out_of_range.mid")]
     assert fixed[:, 0].tolist() == [22, 60, 108]
-    assert all(m["split"] == M.split_of(m["tune_id"]) and m["source"] == "my midi" for m in mset.meta)
+    assert all(m["split"] == M.split_of(m["group"]) and m["source"] == "my midi" for m in mset.meta)
+    groups = {m["tune_id"]: m["group"] for m in mset.meta}
+    assert groups["upper.MID"] == groups["good0.mid"] == "good0.mid"  # same content: one tune, one split
+    assert groups["sub/good1.mid"] == "sub/good1.mid"  # no copies: its own path, as before
     good = mset.notes[mset.ids.index("good0.mid")]
     assert good.shape == (40, 5) and np.array_equal(good, mset.notes[mset.ids.index("upper.MID")])
 
@@ -231,7 +234,7 @@ def test_load_melodies_errors(data_env):
 
 def test_windows_shapes_and_content(built):
     s = built["bigset"]
-    w = s.windows(2)
+    w = s.windows(2, meter=False)  # every tune cut every 16 steps from step 0, whatever its meter
     assert w.dtype == np.int64 and w.ndim == 2 and w.shape[1] == 32 and len(w) > 0
     assert w.min() >= 0 and w.max() < N_MELODY_TOKENS
     idx = s.window_tune_index
@@ -250,8 +253,20 @@ def test_windows_shapes_and_content(built):
                 expected.append(win)
         assert np.array_equal(w[idx == i], np.array(expected).reshape(-1, 32)), s.ids[i]
     assert (w[:, 0] != MELODY_HOLD).sum() > 0 and (w[:, 0] == MELODY_OFF).sum() < len(w)
-    assert len(s.windows(4, hop_bars=4)) < len(s.windows(4)) < len(w)
-    assert len(s.windows(2, min_notes=8)) < len(w)
+    assert len(s.windows(4, hop_bars=4, meter=False)) < len(s.windows(4, meter=False)) < len(w)
+    assert len(s.windows(2, min_notes=8, meter=False)) < len(w)
+    # meter-aware (the default): the 4/4 tunes without irregular bars give the same windows, the rest start on
+    # their own bar lines
+    aware = s.windows(2)
+    for i in range(len(s)):
+        starts, lengths = s.bars(i)
+        mine = aware[s.window_tune_index == i]
+        if (lengths == 16).all():
+            assert np.array_equal(mine, w[idx == i]), s.ids[i]
+        elif len(mine):
+            bar_starts = set(starts[lengths == 16].tolist())
+            tok = s.tokens(i)
+            assert all(any(np.array_equal(row[1:], tok[b + 1:b + 32]) for b in bar_starts) for row in mine)
 
 
 def test_windows_transpose(built):

@@ -402,7 +402,7 @@ def test_missing_root_raises_with_make_data_hint(tmp_path):
     for root in (tmp_path / "nowhere", tmp_path):
         with pytest.raises(DataError, match="make data") as err:
             notes.load_notes(root, progress=False)
-        assert str(root) in str(err.value) and "COURSE_DATA" in str(err.value)
+        assert str(root) in str(err.value) and "COURSE_NOTES" in str(err.value)
 
 
 def test_real_nsynth_like_folder_loads_unchanged(tmp_path):

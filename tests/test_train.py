@@ -173,6 +173,35 @@ def test_checkpoint_from_other_settings_is_not_resumed(tmp_path, capsys):
     assert torch.load(ckpt, weights_only=False)["fingerprint"] == "b"
 
 
+class Pickled:
+    """A Python object: torch.load(weights_only=True) refuses to unpickle it."""
+
+    def __init__(self):
+        self.note = "not a tensor"
+
+
+def test_checkpoints_hold_plain_data_and_a_pickled_object_is_refused(tmp_path):
+    x, y = regression()
+    ckpt = tmp_path / "run.pt"
+    T.train(make_model(), mse, (x, y), (x[:32], y[:32]), epochs=2, batch_size=32, lr=0.01, scheduler="plateau",
+            checkpoint=ckpt, fingerprint="a", progress=False)
+    saved = torch.load(ckpt, weights_only=True)  # tensors and plain data only: the History as a dict
+    assert saved["history"]["records"][-1]["epoch"] == 1 and saved["fingerprint"] == "a"
+    assert T.train(make_model(), mse, (x, y), (x[:32], y[:32]), epochs=2, batch_size=32, lr=0.01,
+                   scheduler="plateau", checkpoint=ckpt, fingerprint="a", progress=False).epochs_run == 2
+    bad = tmp_path / "old.pt"
+    torch.save({**saved, "extra": Pickled()}, bad)
+    with pytest.raises(T.CheckpointError) as err:
+        T.train(make_model(), mse, (x, y), epochs=1, batch_size=32, checkpoint=bad, fingerprint="a", progress=False)
+    msg = str(err.value)
+    assert str(bad) in msg and "pickled" in msg and "Delete it" in msg and "retrain" in msg
+    with pytest.raises(T.CheckpointError, match="pickled"):
+        T.load_checkpoint(bad)
+    h = T.train(make_model(), mse, (x, y), epochs=1, batch_size=32, checkpoint=bad, fingerprint="a", resume=False,
+                progress=False)  # the fix the message names: retrain (overwrites the file)
+    assert h.epochs_run == 1 and T.load_checkpoint(bad)["epoch"] == 0
+
+
 def test_checkpoint_timer_saves_the_last_epoch_only(tmp_path, monkeypatch):
     x, y = regression()
     saved = []

@@ -83,6 +83,26 @@ def build(profile: str | None = None, kinds: tuple[str, ...] = KINDS, force: boo
     return out
 
 
+def sources(profile: str | None = None) -> dict[str, str]:
+    """Where each kind's data comes from: "user: <path>" when its variable (COURSE_NOTES...) is set, else
+    "built here (<profile> sizes: ...)" with the build parameters of the profile (the seed left out)."""
+    profile = profile_name(profile)
+    out = {}
+    for kind, spec in REGISTRY.items():
+        env = os.environ.get(spec.env)
+        if env:
+            out[kind] = f"user: {env}"
+        else:
+            sizes = {k: v for k, v in spec.params(data_sizes(profile)).items() if k != "seed"}
+            out[kind] = f"built here ({profile} sizes: {', '.join(f'{k}={v}' for k, v in sizes.items())})"
+    return out
+
+
+def user_data_set() -> bool:
+    """True when any COURSE_<KIND> variable points at a user's own data."""
+    return any(os.environ.get(spec.env) for spec in REGISTRY.values())
+
+
 def get(kind: str, profile: str | None = None, **kw):
     """A dataset: the user's copy its environment variable names, else the built one (built first if missing)."""
     if not os.environ.get(dataset_kind(kind).env) and not is_built(kind, profile):
@@ -131,4 +151,4 @@ def get_clips(split: str | None = None, profile: str | None = None, **kw):
 
 __all__ = ["BuildReport", "DataError", "DatasetKind", "KINDS", "REGISTRY", "SPLITS", "SplitSet", "build",
            "build_params", "dataset_kind", "dataset_path", "get", "get_clips", "get_melodies", "get_notes",
-           "get_performances", "get_songs", "is_built", "register"]
+           "get_performances", "get_songs", "is_built", "register", "sources", "user_data_set"]

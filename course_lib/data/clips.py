@@ -345,7 +345,7 @@ def load_clips(path: str | os.PathLike | None = None, split: str | None = None, 
         f = root / m["file"]
         if not f.is_file():
             raise DataError(f"{f}: listed in {INDEX} but missing. {rebuild}")
-        x, sr = read_wav(f)  # DataError naming the file when unreadable or truncated
+        x, sr = read_wav(f, allow_silent=True)  # DataError naming the file when unreadable or truncated
         if sr != sr_want:
             raise DataError(f"{f}: sampled at {sr} Hz, the clips are at {sr_want} Hz. {rebuild}")
         if len(x) != n_want:

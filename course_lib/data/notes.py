@@ -42,8 +42,8 @@ HOLD_S, RELEASE_S = 3.0, 1.0
 SILENT_RMS = 3e-5  # about one 16-bit step; a soundfont hole renders ~1e-5, the quietest real note ~6e-5
 N_QUALITIES = 10
 CACHE_VERSION = 1
-DATA_FIX = ("run `make data` or point COURSE_DATA / the path at an NSynth folder "
-            "(nsynth-train/examples.json + audio/)")
+DATA_FIX = ("set COURSE_NOTES to an NSynth folder (nsynth-train/examples.json + audio/) or pass its path; "
+            "for the course's own notes, run `make data`")
 
 
 def _programs(family: str, source: str, programs: Iterable[int]) -> dict[int, tuple[str, str]]:
@@ -401,11 +401,13 @@ def _read_note(path: Path, report: BuildReport) -> np.ndarray:
 
 
 def _cache_file(folder: Path, families: list[int] | None, pitch_range: tuple[int, int] | None,
-                max_notes: int | None, seed: int) -> Path:
-    """Cache path keyed by the resolved split folder, examples.json, every WAV's name/size/mtime and the filters."""
+                max_notes: int | None, seed: int, problems: list[dict] | None = None) -> Path:
+    """Cache path keyed by the resolved split folder, examples.json, every WAV's name/size/mtime/ctime/permissions
+    and the filters. Audio entries that cannot be followed (broken symlinks, loops) are appended to `problems`."""
     ex, audio = (folder / "examples.json").stat(), folder / "audio"
     key = {"v": CACHE_VERSION, "path": str(folder.resolve()), "mtime": ex.st_mtime_ns, "size": ex.st_size,
-           "audio": io.files_fingerprint(audio) if audio.is_dir() else None, "families": families,
+           "ctime": ex.st_ctime_ns, "mode": ex.st_mode,
+           "audio": io.files_fingerprint(audio, problems) if audio.is_dir() else None, "families": families,
            "pitch_range": pitch_range, "max_notes": max_notes, "seed": seed if max_notes is not None else None}
     return context.data_root() / "cache" / "notes" / f"{io.digest(json.dumps(key, sort_keys=True))[:16]}.pt"
 
@@ -439,7 +441,7 @@ def _load_cache(path: Path) -> NoteSet | None:
     try:
         blob = torch.load(path, weights_only=True)
         audio = blob["audio"].float().div_(32768.0) if blob["audio_int16"] else blob["audio"]
-        report = BuildReport(**blob["report"])
+        report = BuildReport.from_dict(blob["report"], from_cache=path)
         report.name += " (from cache)"
         return NoteSet(audio=audio, **{k: blob[k] for k in NoteSet._TENSORS[1:]}, ids=blob["keys"],
                        meta=blob["meta"], report=report, sample_rate=blob["sample_rate"])
@@ -455,22 +457,32 @@ def load_notes(root: str | os.PathLike, split: str = "train", families: Iterable
     folder = split_dir(root, split)
     fams = None if families is None else sorted({family_index(f) for f in families})
     prange = None if pitch_range is None else (int(pitch_range[0]), int(pitch_range[1]))
-    cache_path = _cache_file(folder, fams, prange, max_notes, seed) if cache else None
+    problems: list[dict] = []
+    cache_path = _cache_file(folder, fams, prange, max_notes, seed, problems) if cache else None
     if cache_path is not None and cache_path.is_file():
         ns = _load_cache(cache_path)
         if ns is not None:
             return ns
-    ns = _load_folder(folder, fams, prange, max_notes, seed, progress)
+    if not cache and (folder / "audio").is_dir():
+        io.files_fingerprint(folder / "audio", problems)
+    ns = _load_folder(folder, fams, prange, max_notes, seed, progress, problems)
     if cache_path is not None:
         _save_cache(cache_path, ns)
     return ns
 
 
 def _load_folder(folder: Path, families: list[int] | None, pitch_range: tuple[int, int] | None,
-                 max_notes: int | None, seed: int, progress: bool) -> NoteSet:
-    """Read examples.json and the wavs of the chosen entries (a seeded subset when max_notes is set)."""
+                 max_notes: int | None, seed: int, progress: bool, problems: Sequence[dict] = ()) -> NoteSet:
+    """Read examples.json and the wavs of the chosen entries (a seeded subset when max_notes is set).
+
+    Audio entries listed in `problems` (broken symlinks, loops: see io.files_fingerprint) that examples.json does
+    not reference are listed as skipped; referenced ones are skipped when their turn comes, with the same reason.
+    """
     report = BuildReport(f"notes {folder.name}")
     examples = read_examples(folder / "examples.json")
+    for p in problems:
+        if Path(p["file"]).stem not in examples:
+            report.skip(folder / "audio" / p["file"], f"{p['reason']}; not in examples.json: ignored")
     candidates: list[tuple[str, tuple]] = []
     for key in sorted(examples):
         labels = _labels(examples[key])
@@ -495,6 +507,11 @@ def _load_folder(folder: Path, families: list[int] | None, pitch_range: tuple[in
             except Exception as e:  # never crash on one bad file: skip it and say why
                 report.skip(path, str(e) if isinstance(e, DataError) else f"{type(e).__name__}: {e}")
                 continue
+            if candidates[i][1][3] == -1:
+                key = candidates[i][0]
+                report.warn(path, f"examples.json entry {key!r} has no integer 'instrument' "
+                                  f"({examples[key].get('instrument')!r}): kept with instrument -1 (unknown); add "
+                                  "the field to use instrument labels")
             rows.append(i)
             bar.update(1)
     return _noteset(audio, rows, candidates, examples, report)

@@ -530,7 +530,7 @@ class PerformanceSet(SplitSet):
             return self._audio[i]
         rel = self.meta[i].get("audio")
         if rel and (self.root / rel).exists():
-            x, _ = read_wav(self.root / rel, sample_rate=self.sample_rate)
+            x, _ = read_wav(self.root / rel, sample_rate=self.sample_rate, allow_silent=True)
         elif self.render_missing and fluidsynth_available():
             pm = self.midi(i)
             x = render_performance(pm, pm.get_end_time() + TAIL_S, self.sample_rate)

@@ -31,7 +31,7 @@ from ..midi import END, PITCH, START, STEPS_PER_QUARTER, fold_to_piano, melody_t
 from ..io import atomic_path, digest, write_json_atomic
 from ..synth import Synth, require_fluidsynth
 from .base import SPLITS, SplitSet
-from .common import BuildReport, DataError, read_wav, write_wav
+from .common import BuildReport, DataError, file_stamp, find_files, read_wav, write_wav
 from .melodies import MelodySet, split_of
 
 SAMPLE_RATE = 44100  # what build_songs renders (paper 001's source rate)
@@ -307,17 +307,22 @@ def load_audio_folder(path: str | os.PathLike, sample_rate: int = PAPER_SR, prog
     """
     from tqdm.auto import tqdm
 
-    root = Path(path).expanduser()
-    if not root.is_dir():
-        raise DataError(f"{root}: no such folder. To get songs, {DATA_FIX}.")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
-    if not files:
-        raise DataError(f"{root}: holds no audio files ({', '.join(AUDIO_SUFFIXES)}, searched recursively). "
-                        f"To get songs, {DATA_FIX}.")
-    rels = [f.relative_to(root).as_posix() for f in files]
-    stats = [(r, f.stat().st_size, f.stat().st_mtime_ns) for r, f in zip(rels, files)]
-    cache_file = (context.data_root() / "cache" / "audio" /
-                  f"{digest(CACHE_VERSION, root.resolve(), json.dumps(stats), sample_rate)[:16]}.pt")
+    given = Path(path).expanduser()
+    report = BuildReport(f"audio folder {given}")
+    if not given.exists() and not given.is_symlink():
+        raise DataError(f"{given}: no such folder. To get songs, {DATA_FIX}.")
+    try:
+        root, found = find_files(given, AUDIO_SUFFIXES, report)
+    except DataError as e:
+        raise DataError(f"{e}. To get songs, {DATA_FIX}.") from None
+    if not found:
+        more = f"\n{report.summary()}" if report.skipped else ""
+        raise DataError(f"{given}: holds no audio files ({', '.join(AUDIO_SUFFIXES)}, searched recursively) that "
+                        f"can be read. To get songs, {DATA_FIX}.{more}")
+    files, rels = [f for f, _ in found], [r for _, r in found]
+    stats = [(r, *file_stamp(f)) for r, f in zip(rels, files)]  # ctime and mode: a chmod changes the key
+    key = digest(CACHE_VERSION, given.resolve(), json.dumps(stats), json.dumps(report.skipped), sample_rate)
+    cache_file = context.data_root() / "cache" / "audio" / f"{key[:16]}.pt"
     if cache and cache_file.exists():
         try:
             return _load_cache(cache_file, root)
@@ -325,7 +330,7 @@ def load_audio_folder(path: str | os.PathLike, sample_rate: int = PAPER_SR, prog
             pass
     has_split_dirs = any((root / s).is_dir() for s in SPLITS)
     known = _read_index(root)
-    report, out, meta = BuildReport(f"audio folder {root}"), [], []
+    out, meta = [], []
     for f, rel in zip(tqdm(files, desc="reading audio", unit="file", disable=not progress), rels):
         x = _read_one(f, rel, sample_rate, report)
         if x is None:
@@ -366,8 +371,7 @@ def _read_one(f: Path, rel: str, sample_rate: int, report: BuildReport) -> np.nd
     if len(x) < MIN_SECONDS * sample_rate:
         report.skip(rel, f"only {len(x) / sample_rate:.2f} s long (< {MIN_SECONDS:g} s)")
         return None
-    for fx in local.fixed:
-        report.fix(rel, fx["fix"])
+    report.merge(local, rel)
     return x
 
 
@@ -380,8 +384,7 @@ def _save_cache(path: Path, out: list[torch.Tensor], meta: list[dict], report: B
 
 def _load_cache(path: Path, root: Path) -> AudioSet:
     d = torch.load(path, weights_only=True)
-    rep = json.loads(d["report"])
-    report = BuildReport(rep["name"], rep["kept"], rep["skipped"], rep["fixed"])
+    report = BuildReport.from_dict(json.loads(d["report"]), from_cache=path)
     return AudioSet(list(d["audio"]), json.loads(d["meta"]), report, int(d["sample_rate"]), root)
 
 
