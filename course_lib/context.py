@@ -193,6 +193,9 @@ def setup(chapter: int | str, profile: str | None = None, seed: int | None = Non
         torch.cuda.reset_peak_memory_stats()
     ctx = Context(chapter=ch, profile=prof, device=device, cfg=cfg, seeds=seeds, data=data_sizes(prof))
     ctx.findings = Findings(ch, prof, describe_device(device), seeds, device.type)
+    from .data import sources, user_data_set
+
+    ctx.findings.data = sources(prof)  # findings say which data they came from (a user's own or built here)
     if not quiet:
         mem = ""
         if device.type == "cuda":
@@ -207,8 +210,6 @@ def setup(chapter: int | str, profile: str | None = None, seed: int | None = Non
                 pages = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
                 mem = f", RAM {pages / 2**30:.1f} GiB free"
         print(f"Chapter {ch} | profile {prof} | device {describe_device(device)}{mem} | torch {torch.__version__}")
-        from .data import sources, user_data_set
-
         if user_data_set():  # a user's own data: say which kinds come from where
             print("Data sources: " + "; ".join(f"{k}: {v}" for k, v in sources(prof).items()))
     return ctx

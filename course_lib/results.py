@@ -161,6 +161,7 @@ class Findings:
         self.claims: list[dict[str, Any]] = []
         self.metrics: dict[str, Any] = {}
         self.figures: list[str] = []
+        self.data: dict[str, str] = {}  # where each dataset came from: "built here (...)" or "user: <path>"
         self._t0 = time.perf_counter()
 
     def claim(self, id: str, paper: str, measured: Any, verdict: str | None = None, why: str | None = None, *,
@@ -239,6 +240,7 @@ class Findings:
 
         dev = torch.device(self.device_type if self.device_type == "cuda" and torch.cuda.is_available() else "cpu")
         return {"chapter": self.chapter, "profile": self.profile, "device": self.device, "seeds": self.seeds,
+                "data": self.data,
                 "wall_s": round(time.perf_counter() - self._t0, 1), "peak_mem_mb": round(peak_memory_mb(dev), 1),
                 "claims": self.claims, "metrics": self.metrics, "figures": self.figures}
 

@@ -107,3 +107,12 @@ def test_fit_resumes_only_with_the_same_settings_and_data(isolated, capsys):
 def test_out_dir_is_per_chapter(isolated):
     ctx = context.setup(chapter=6, profile="smoke", quiet=True)
     assert ctx.out_dir("samples") == isolated / "build" / "06_samples" and ctx.out_dir("samples").is_dir()
+
+
+def test_findings_record_where_the_data_came_from(isolated, monkeypatch, capsys):
+    ctx = context.setup(chapter=6, profile="smoke", quiet=True)
+    assert ctx.findings.to_dict()["data"]["melodies"].startswith("built here (smoke sizes")
+    monkeypatch.setenv("COURSE_MELODIES", str(isolated / "my_midi"))
+    ctx = context.setup(chapter=6, profile="smoke")
+    assert ctx.findings.to_dict()["data"]["melodies"] == f"user: {isolated / 'my_midi'}"
+    assert "Data sources:" in capsys.readouterr().out

@@ -177,3 +177,19 @@ def test_readme_table_one_line_per_claim_checks_apart(tmp_path):
     readme.write_text("no markers")
     with pytest.raises(ValueError, match="markers"):
         R.update_readme(readme, root)
+
+
+def test_readme_shows_reference_runs_only(tmp_path):
+    root = tmp_path / "results"
+    (root / "cpu").mkdir(parents=True)
+    f = make(chapter="06")
+    f.data = {"melodies": "user: /home/me/nottingham"}
+    f.claim("mine", PAPER, {}, "reproduced", summary="on my own MIDI")
+    f.save(root / "cpu" / "06.json")
+    g = make(chapter="05")
+    g.data = {"melodies": "built here (cpu sizes: n_tunes=1500)"}
+    g.claim("reference", PAPER, {}, "reproduced", summary="on the built melodies")
+    g.save(root / "cpu" / "05.json")
+    table = R.readme_table(root)
+    assert "reference" in table and "mine" not in table
+    assert json.loads((root / "cpu" / "06.json").read_text())["data"]["melodies"].startswith("user:")
