@@ -387,7 +387,8 @@ def readme_table(root: str | os.PathLike | None = None) -> str:
                                   f"{c['verdict']} |")
                 else:
                     kind = "" if c.get("kind", "paper") == "paper" else f" ({c['kind']})"
-                    claims.append(f"| {profile} | {f['chapter']} | {_cell(c['id'])}{kind} | {_cell(c['paper'])} | "
+                    paper = c["paper"] if len(c["paper"]) <= MAX_PAPER else c["paper"][:MAX_PAPER - 3] + "..."
+                    claims.append(f"| {profile} | {f['chapter']} | {_cell(c['id'])}{kind} | {_cell(paper)} | "
                                   f"{_cell(c.get('summary') or _fmt_measured(c['measured'])[:160])} | {c['verdict']} |")
     if len(claims) == 2 and len(checks) == 2:
         return "No reference runs committed yet."

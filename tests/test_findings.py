@@ -8,13 +8,23 @@ import pytest
 from course_lib import results as R
 
 ROOT = Path(__file__).resolve().parent.parent
+# Reference files written before the shared rule existed, waiting for a rerun in their profile. The list is exact:
+# a new file without claim kinds fails, and so does a listed file once it has been regenerated (remove it here).
+PENDING_RERUN = {"cpu/04", "cpu/05"}
 FILES = sorted((ROOT / "notebooks" / "results").glob("*/[0-9][0-9].json"))
-CLAIMS = [(p, c) for p in FILES for c in json.loads(p.read_text())["claims"]]
+CLAIMS = [(p, c) for p in FILES for c in json.loads(p.read_text())["claims"]
+          if f"{p.parent.name}/{p.stem}" not in PENDING_RERUN]
 IDS = [f"{p.parent.name}/{p.stem}/{c['id']}" for p, c in CLAIMS]
 
 
 def test_every_chapter_has_committed_cpu_findings():
     assert sorted(p.stem for p in FILES if p.parent.name == "cpu") == [f"{i:02d}" for i in range(10)]
+
+
+def test_only_the_listed_files_predate_the_rule():
+    old = {f"{p.parent.name}/{p.stem}" for p in FILES
+           if any("kind" not in c for c in json.loads(p.read_text())["claims"])}
+    assert old == PENDING_RERUN, f"files without claim kinds: {sorted(old)}; listed as pending: {sorted(PENDING_RERUN)}"
 
 
 @pytest.mark.parametrize("path,claim", CLAIMS, ids=IDS)
