@@ -277,14 +277,15 @@ def from_magnitude_phase(mag: torch.Tensor, phase: torch.Tensor) -> torch.Tensor
 
 @functools.lru_cache(maxsize=32)
 def _mel_transform(sr: int, n_fft: int, hop: int, n_mels: int, f_min: float, f_max: float | None, power: float,
-                   device: str) -> AT.MelSpectrogram:
+                   device: str, dtype: torch.dtype = torch.float32) -> AT.MelSpectrogram:
     return AT.MelSpectrogram(sample_rate=sr, n_fft=n_fft, hop_length=hop, n_mels=n_mels, f_min=f_min, f_max=f_max,
-                             power=power, center=True, pad_mode="reflect").to(device)
+                             power=power, center=True, pad_mode="reflect").to(device=device, dtype=dtype)
 
 
 def mel_spectrogram(x: torch.Tensor, sr: int, n_fft: int = 1024, hop: int = 256, n_mels: int = 128,
                     f_min: float = 0.0, f_max: float | None = None, power: float = 2.0) -> torch.Tensor:
     """Mel spectrogram (..., n_mels, frames): |STFT|^power (Hann, centred) through an HTK mel filterbank.
+    Computed in float64 when x is float64 (as `metrics.timbre_features` does), else in float32.
 
     Notebook: 01_audio_and_midi
     """
@@ -294,7 +295,9 @@ def mel_spectrogram(x: torch.Tensor, sr: int, n_fft: int = 1024, hop: int = 256,
         raise ValueError(f"need 0 <= f_min < f_max <= sr/2, got f_min={f_min}, f_max={f_max}, sr={sr}")
     positive_real("power", power)
     x = _waveform(x)
-    return _mel_transform(sr, n_fft, hop, n_mels, float(f_min), f_max, float(power), str(x.device))(x)
+    if x.dtype != torch.float64:
+        x = x.float()
+    return _mel_transform(sr, n_fft, hop, n_mels, float(f_min), f_max, float(power), str(x.device), x.dtype)(x)
 
 
 def log_mel(x: torch.Tensor, sr: int, n_fft: int = 1024, hop: int = 256, n_mels: int = 128, f_min: float = 0.0,

@@ -343,3 +343,23 @@ def test_constant_prediction_mse_by_hand():
     assert M.constant_prediction_mse(same, same)["mean_example"] <= M.constant_prediction_mse(same, same)["zero_output"]
     with pytest.raises(ValueError, match="same example shape"):
         M.constant_prediction_mse(train, test[:, :1])
+
+
+def test_timbre_features_float64_and_independent_of_thread_count():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 8000, generator=g) * 0.1
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = M.timbre_features(x, 16000)
+        torch.set_num_threads(2)
+        two = M.timbre_features(x, 16000)
+    finally:
+        torch.set_num_threads(threads)
+    assert one.dtype == torch.float64 and one.shape == (6, 128)
+    assert torch.allclose(one, two, rtol=0, atol=1e-12)
+    # the float64 path computes the same mel spectrogram as the float32 one, only more exactly
+    from course_lib import audio as A
+    m64, m32 = A.mel_spectrogram(x.double(), 16000, n_mels=64), A.mel_spectrogram(x, 16000, n_mels=64)
+    assert m64.dtype == torch.float64 and m32.dtype == torch.float32
+    assert torch.allclose(m64.float(), m32, rtol=1e-4, atol=1e-6)
