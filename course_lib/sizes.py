@@ -59,7 +59,8 @@ PAPER: dict[str, Any] = {
     "ch06": {"seeds": [0], "train_windows": 400000, "eval_windows": 5000,
              "transpose": [-5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5], "embed": 128, "hidden": 1024, "latent": 512,
              "epochs": 6, "batch_size": 512, "lr": 1e-3, "beta": 0.2, "free_bits": 48, "teacher_forcing": 0.9,
-             "long": {"bars": 16, "windows": 60000, "epochs": 6, "conductor_hidden": 512, "conductor_out": 256},
+             "long": {"bars": 16, "windows": 60000, "epochs": 6, "conductor_hidden": 512, "conductor_out": 256,
+                      "seeds": [0, 1, 2]},
              "n_prior": 1000, "temperature": 1.0},
     # paper 000's size: 6 layers, 8 heads, d_model 512, AdamW lr 1e-4, betas (0.9, 0.98); Transformer VAE over
     # event tokens with CC; latents = the sweep, main_latent for the schedule comparison
@@ -109,7 +110,7 @@ OVERRIDES: dict[str, dict[str, Any]] = {
                  "gl_iters": 4},
         "ch06": {"train_windows": 256, "eval_windows": 64, "transpose": [-2, 0, 2], "embed": 16, "hidden": 32,
                  "latent": 8, "epochs": 2, "batch_size": 64, "free_bits": 8, "teacher_forcing": 1.0,
-                 "long": {"bars": 4, "windows": 48, "epochs": 1, "conductor_hidden": 32, "conductor_out": 16},
+                 "long": {"bars": 4, "windows": 48, "epochs": 1, "conductor_hidden": 32, "conductor_out": 16, "seeds": [0]},
                  "n_prior": 32},
         "ch07": {"d_model": 32, "heads": 2, "layers": 1, "dropout": 0.0, "latents": [8, 16], "main_latent": 16,
                  "epochs": 2, "batch_size": 8, "lr": 1e-3, "cycles": 2, "n_render": 2, "eval_pieces": 8},
@@ -150,7 +151,8 @@ OVERRIDES: dict[str, dict[str, Any]] = {
                  "gl_iters": 32},
         "ch06": {"train_windows": 8000, "eval_windows": 1000, "transpose": [-5, -3, -1, 0, 1, 3, 5], "embed": 64,
                  "hidden": 192, "latent": 64, "batch_size": 128, "lr": 2e-3, "free_bits": 16, "teacher_forcing": 1.0,
-                 "long": {"windows": 2000, "epochs": 4, "conductor_hidden": 128, "conductor_out": 64},
+                 # 4 bars: long enough for a conductor (4 bar embeddings), short enough to learn in budget, 3 seeds
+                 "long": {"bars": 4, "windows": 3000, "epochs": 4, "conductor_hidden": 128, "conductor_out": 64},
                  "n_prior": 300},
         # no dropout on CPU: its random masks cost more than the attention itself here (3.8 s vs 0.6 s a step);
         # one seed: 3 seeds of 3 latents and 2 schedules would be ~13 min of training alone (inconclusive by the rule)
