@@ -175,6 +175,29 @@ def find_files(path: str | os.PathLike, suffixes: tuple[str, ...],
     return root, out
 
 
+
+def scan_folder(path: str | os.PathLike, suffixes: tuple[str, ...], what: str,
+                fix: str) -> tuple[Path, Path, list[tuple[Path, str]], BuildReport]:
+    """The user folder (or file) `path` scanned for `suffixes`: (given, base, [(file, relative)], report).
+
+    The one entry point of the folder loaders (`load_midi_folder`, `load_audio_folder`): a missing path, a file
+    of the wrong kind or a folder without one readable file raises DataError naming the path, `what` was looked
+    for and `fix` (what to do instead); everything skipped on the way is in report.skipped (see find_files).
+    """
+    given = Path(path).expanduser()
+    report = BuildReport(f"{what} folder {given}")
+    if not given.exists() and not given.is_symlink():
+        raise DataError(f"{given}: no such file or folder. {fix}")
+    try:
+        base, found = find_files(given, suffixes, report)
+    except DataError as e:
+        raise DataError(f"{e}. {fix}") from None
+    if not found:
+        more = f"\n{report.summary()}" if report.skipped else ""
+        raise DataError(f"{given}: holds no {what} files ({', '.join(suffixes)}, searched recursively) that can be "
+                        f"read. {fix}{more}")
+    return given, base, found, report
+
 def _link_problem(p: Path) -> str:
     """Why a symlink cannot be followed: broken (target missing) or a loop."""
     try:

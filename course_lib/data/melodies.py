@@ -48,7 +48,7 @@ from ..midi import (DEFAULT_VELOCITY, END, MELODY_FIRST_PITCH, MELODY_HOLD, N_ME
                     notes_to_midi, piano_roll, sort_notes)
 from ..io import atomic_path, digest, write_json_atomic
 from .base import SPLITS, SplitSet
-from .common import BuildReport, DataError, file_stamp, find_files, read_pretty_midi
+from .common import BuildReport, DataError, file_stamp, read_pretty_midi, scan_folder
 
 if TYPE_CHECKING:
     import torch
@@ -986,18 +986,7 @@ def load_midi_folder(path: str | os.PathLike, progress: bool = True) -> MelodySe
     """
     from tqdm.auto import tqdm
 
-    given = Path(path).expanduser()
-    scan = BuildReport(f"midi folder {given}")
-    if not given.exists() and not given.is_symlink():
-        raise DataError(f"{given}: no such file or folder. {MAKE_DATA_FIX}")
-    try:
-        base, found = find_files(given, MIDI_SUFFIXES, scan)
-    except DataError as e:
-        raise DataError(f"{e}. {MAKE_DATA_FIX}") from None
-    if not found:
-        more = f"\n{scan.summary()}" if scan.skipped else ""
-        raise DataError(f"{given}: holds no MIDI files (.mid / .midi, searched recursively) that can be read. "
-                        f"{MAKE_DATA_FIX}{more}")
+    given, base, found, scan = scan_folder(path, MIDI_SUFFIXES, "MIDI", MAKE_DATA_FIX)
     cache = context.data_root() / "cache" / "midi" / f"{_midi_folder_key(given, found, scan.skipped)}.npz"
     if cache.exists():
         try:

@@ -31,7 +31,7 @@ from ..midi import END, PITCH, START, STEPS_PER_QUARTER, fold_to_piano, melody_t
 from ..io import atomic_path, digest, write_json_atomic
 from ..synth import Synth, require_fluidsynth
 from .base import SPLITS, SplitSet
-from .common import BuildReport, DataError, file_stamp, find_files, read_wav, write_wav
+from .common import BuildReport, DataError, file_stamp, read_wav, scan_folder, write_wav
 from .melodies import MelodySet, split_of
 
 SAMPLE_RATE = 44100  # what build_songs renders (paper 001's source rate)
@@ -307,18 +307,7 @@ def load_audio_folder(path: str | os.PathLike, sample_rate: int = PAPER_SR, prog
     """
     from tqdm.auto import tqdm
 
-    given = Path(path).expanduser()
-    report = BuildReport(f"audio folder {given}")
-    if not given.exists() and not given.is_symlink():
-        raise DataError(f"{given}: no such folder. To get songs, {DATA_FIX}.")
-    try:
-        root, found = find_files(given, AUDIO_SUFFIXES, report)
-    except DataError as e:
-        raise DataError(f"{e}. To get songs, {DATA_FIX}.") from None
-    if not found:
-        more = f"\n{report.summary()}" if report.skipped else ""
-        raise DataError(f"{given}: holds no audio files ({', '.join(AUDIO_SUFFIXES)}, searched recursively) that "
-                        f"can be read. To get songs, {DATA_FIX}.{more}")
+    given, root, found, report = scan_folder(path, AUDIO_SUFFIXES, "audio", f"To get songs, {DATA_FIX}.")
     files, rels = [f for f, _ in found], [r for _, r in found]
     stats = [(r, *file_stamp(f)) for r, f in zip(rels, files)]  # ctime and mode: a chmod changes the key
     key = digest(CACHE_VERSION, given.resolve(), json.dumps(stats), json.dumps(report.skipped), sample_rate)
