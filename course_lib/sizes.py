@@ -45,11 +45,12 @@ PAPER: dict[str, Any] = {
              "eval_notes": 1000, "epochs": 8, "batch_size": 64, "lr": 3e-4, "latents": [16, 64, 256, 512],
              "betas": [1e-4, 1e-3, 1e-2, 1e-1, 1.0], "main_latent": 256, "main_beta": 1e-3, "cvae_epochs": 15,
              "n_generate": 30, "gl_iters": 64, "mc_samples": 100000},
-    # 2-bar melody VAEs (schedules x seeds), then `spec`: paper 002's per-epoch schedules on chapter 04's
-    # spectrogram VAE (paper 002's input size; batch 32 and lr 1e-3 in every profile)
+    # 2-bar melody VAEs (schedules x seeds; warmup_fractions: the linear warm-ups, as fractions of the run), then
+    # `spec`: paper 002's per-epoch schedules on chapter 04's spectrogram VAE (paper 002's input size; batch 32 and
+    # lr 1e-3 in every profile)
     "ch05": {"seeds": [0, 1, 2], "bars": 2, "train_windows": 40000, "eval_windows": 2000, "embed": 64, "hidden": 256,
              "latent": 128, "epochs": 8, "batch_size": 256, "lr": 1e-3, "free_nats_dim": 0.25, "free_nats_total": 32.0,
-             "word_dropout": 0.5, "n_prior": 500,
+             "word_dropout": 0.5, "n_prior": 500, "warmup_fractions": [0.25, 0.5, 0.75],
              "spec": {"seconds": 4.0, "n_fft": 1500, "hop": 250, "channels": [16, 32, 64], "latent": 200,
                       "train_notes": 4000, "eval_notes": 500, "epochs": 10, "batch_size": 32, "lr": 1e-3, "beta": 1e-2},
              "gl_iters": 64},
