@@ -95,7 +95,9 @@ OVERRIDES: dict[str, dict[str, Any]] = {
                  "performances": 24, "clips": 128},
         "ch00": {"families_to_play": 3},
         "ch01": {"gl_iters": [0, 4, 16], "n_notes_stats": 8},
-        "ch02": {"fc": {"hidden": [64, 32], "latent": 16}, "conv": {"channels": [2, 4, 8], "latent": 16},
+        # conv/FC parameters 5.11M / 3.23M = 1.58, the paper's order (698M / 430M = 1.63; tests/test_sizes.py checks
+        # every profile); a latent of 96 lets Exercise 2.2 match FC's count within 1 % by choosing the conv latent
+        "ch02": {"fc": {"hidden": [120, 100], "latent": 96}, "conv": {"channels": [4, 8, 16], "latent": 96},
                  "epochs": 2, "patience": 2, "lr": 1e-3, "mrstft": {"epochs": 1}, "checkpoint_every_s": 0},
         "ch03": {"seconds": 0.5, "n_fft": 256, "hop": 64, "channels": [4, 8, 8], "latent": 16, "train_notes": 96,
                  "eval_notes": 12, "epochs": 1, "batch_size": 16, "lr": 1e-3,
@@ -128,9 +130,11 @@ OVERRIDES: dict[str, dict[str, Any]] = {
         "data": {"notes": 3000, "tunes": 1500, "songs": 160, "song_seconds": 15.0, "performances": 1200,
                  "clips": 1024},
         "ch01": {"gl_iters": [0, 4, 16, 32, 64, 128], "n_notes_stats": 48},
-        # scaled widths; lr 1e-3 instead of the paper's 1e-4 because an epoch here is ~16 steps, not the paper's
-        # ~1,300 [derived]
-        "ch02": {"fc": {"hidden": [512, 256], "latent": 128}, "conv": {"channels": [4, 8, 16], "latent": 128},
+        # scaled widths that keep the paper's order of sizes: conv 13.6M vs FC 8.1M parameters (1.67; paper 698M /
+        # 430M = 1.63), one latent size for both as in the paper; a training step of the pair costs ~1.2 x the earlier
+        # FC 13.9M / conv 6.8M pair's (timed on 2 busy cores). lr 1e-3 instead of the paper's 1e-4 because an epoch here is ~16 steps,
+        # not the paper's ~1,300 [derived]
+        "ch02": {"fc": {"hidden": [300, 200], "latent": 128}, "conv": {"channels": [8, 16, 32], "latent": 128},
                  "seeds": [0, 1, 2], "epochs": 20, "patience": 5, "lr": 1e-3, "mrstft": {"epochs": 3},
                  "checkpoint_every_s": 0},
         # the first second of each note, n_fft 512 (32 ms), hop n_fft / 2, narrower channels

@@ -118,8 +118,21 @@ def test_lookups_follow_the_environment_and_hand_out_copies(monkeypatch):
     cfg = sizes.chapter_sizes(2)
     cfg["fc"]["hidden"].append(1)
     cfg["epochs"] = 99
-    assert sizes.chapter_sizes(2).fc.hidden == [64, 32] and sizes.chapter_sizes(2).epochs == 2
+    assert sizes.chapter_sizes(2).fc.hidden == [120, 100] and sizes.chapter_sizes(2).epochs == 2
     assert sizes.PAPER["ch02"]["fc"]["hidden"] == [9800, 6500]
+
+
+@pytest.mark.parametrize("profile", sizes.PROFILES)
+def test_ch02_conv_is_the_larger_model_as_in_the_paper(profile):
+    """Paper 001 compares a 698M-parameter conv model with a 430M FC one (1.63); every profile keeps that order."""
+    from course_lib.models import autoencoders as ae
+
+    cfg = sizes.chapter_sizes(2, profile)
+    with torch.device("meta"):
+        fc, conv = ae.build("fc", **cfg.fc), ae.build("conv", **cfg.conv)
+    ratio = ae.count_parameters(conv) / ae.count_parameters(fc)
+    assert 1.4 < ratio < 1.9, f"{profile}: conv/FC parameters {ratio:.2f}, the paper's is 1.63"
+    assert cfg.fc.latent == cfg.conv.latent  # one latent size for both models, as in the paper
 
 
 @pytest.mark.parametrize("chapter", [2, "2", "02", "ch02", " CH02 "])
