@@ -77,7 +77,8 @@ PAPER: dict[str, Any] = {
              "notes": {"train": 16000, "eval": 1000, "steps": [4, 8, 18, 32, 64]},
              "n_mels": 64, "n_frames": 64, "n_fft": 1024, "hop": 256, "unet_channels": [128, 256, 256, 512],
              "emb_dim": 128, "epochs": 60, "batch_size": 256, "lr": 5e-4, "main_steps": 18, "ref_steps": 256,
-             "n_samples": 1000, "n_listen": 4, "gl_iters": 64},
+             "n_samples": 1000, "n_listen": 4, "gl_iters": 64,
+             "gauss_n": 4096},  # samples of the Gaussian case, judged against its closed-form ODE solution
     # paper 004's sizes: 32 latent channels, U-Net channels [64, 256, 512, 512, 1024]; HDAE baseline vs its
     # multiscale model on clips; stage_epochs = progressive stages 1, 2, 3; `oracle`: our factor classifier
     # (the judge of reconstructions and swaps), trained at the chapter's batch size
@@ -121,7 +122,8 @@ OVERRIDES: dict[str, dict[str, Any]] = {
                          "samples": 512, "steps": [2, 4, 8]},
                  "notes": {"train": 96, "eval": 16, "steps": [4, 8]},
                  "n_frames": 32, "unet_channels": [16, 32, 32], "emb_dim": 32, "epochs": 1, "batch_size": 32,
-                 "lr": 1e-3, "main_steps": 8, "ref_steps": 12, "n_samples": 16, "n_listen": 2, "gl_iters": 4},
+                 "lr": 1e-3, "main_steps": 8, "ref_steps": 12, "n_samples": 16, "n_listen": 2, "gl_iters": 4,
+                 "gauss_n": 512},
         "ch09": {"latent_channels": 4, "enc_channels": [16, 32, 32], "unet_channels": [16, 32, 32, 32], "emb_dim": 32,
                  "stage_epochs": [1, 1, 1], "batch_size": 32, "lr": 1e-3, "oracle": {"epochs": 2, "channels": [8, 16]},
                  "decode_steps": 4, "n_eval": 12, "n_swap": 12, "train_repeat": False, "gl_iters": 4},
