@@ -211,3 +211,13 @@ def test_bad_inputs_raise_clear_errors():
         TV.TransformerVAE(V, 0)
     with pytest.raises(ValueError, match="dropout"):
         TV.TransformerVAE(V, L, dropout=1.0)
+
+
+def test_last_step_logits_equal_the_full_projection():
+    m = tiny()
+    z = torch.randn(3, Z)
+    ids = torch.randint(3, V, (3, 7))
+    full = m._run_decoder(z, ids)
+    last = m._run_decoder(z, ids, last=True)
+    assert last.shape == (3, 1, V)
+    torch.testing.assert_close(last[:, 0], full[:, -1], rtol=1e-5, atol=1e-5)

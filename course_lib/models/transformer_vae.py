@@ -137,15 +137,19 @@ class TransformerVAE(nn.Module):
         real = (ids != self.start) & (ids != self.bos) & (ids != self.pad)
         return torch.where(coin & real, torch.full_like(ids, self.mask), ids)
 
-    def _run_decoder(self, z: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-        """Logits (B, L, V) for decoder input ids (B, L), causal, z as memory and as an added input vector."""
+    def _run_decoder(self, z: torch.Tensor, ids: torch.Tensor, last: bool = False) -> torch.Tensor:
+        """Logits (B, L, V) for decoder input ids (B, L), causal, z as memory and as an added input vector.
+
+        last: project only the final step, (B, 1, V): what free-running sampling needs, without the vocabulary
+        projection of every earlier step (most of a small model's cost per sampled token).
+        """
         B, L = ids.shape
         pos = self.dec_pos(torch.arange(L, device=ids.device))
         x = self.drop(self.embedding(ids) + pos + self.z_to_input(z).unsqueeze(1))
         memory = self.z_to_memory(z).view(B, self.n_memory, self.d_model)
         causal = torch.triu(torch.ones(L, L, dtype=torch.bool, device=ids.device), diagonal=1)
         h = self.decoder(x, memory, tgt_mask=causal, tgt_key_padding_mask=ids == self.pad, tgt_is_causal=True)
-        return self.to_logits(h)
+        return self.to_logits(h[:, -1:] if last else h)
 
     def decode(self, z: torch.Tensor, tokens: torch.Tensor, word_dropout: float = 0.0,
                generator: torch.Generator | None = None) -> torch.Tensor:
@@ -206,7 +210,7 @@ class TransformerVAE(nn.Module):
         start = torch.full((B, 1), self.start, dtype=torch.long, device=self.device)
         with evaluating(self):
             for t in range(1, L):
-                logits = self._run_decoder(z, torch.cat([start, out[:, :t]], dim=1))[:, -1].float()
+                logits = self._run_decoder(z, torch.cat([start, out[:, :t]], dim=1), last=True)[:, -1].float()
                 logits[:, [self.pad, self.bos]] = float("-inf")
                 nxt = draw_token(logits, temperature, generator)
                 out[:, t] = torch.where(done, torch.full_like(nxt, self.pad), nxt)
