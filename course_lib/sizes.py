@@ -139,12 +139,14 @@ OVERRIDES: dict[str, dict[str, Any]] = {
         "ch02": {"fc": {"hidden": [300, 200], "latent": 128}, "conv": {"channels": [8, 16, 32], "latent": 128},
                  "seeds": [0, 1, 2], "epochs": 20, "patience": 5, "lr": 1e-3, "mrstft": {"epochs": 3},
                  "checkpoint_every_s": 0},
-        # the first second of each note, n_fft 512 (32 ms), hop n_fft / 2, narrower channels
-        # seeds: the BatchNorm ablation and the representation audit train 3 seeds of 3 variants (~+170 s)
+        # the first second of each note, n_fft 512 (32 ms), hop n_fft / 2, narrower channels. Budget on 2 cores
+        # (s / epoch from the committed cpu reference run, validation on eval_notes): 5 variants at seed 0 ~160 s,
+        # 2 more seeds of the 3 compared variants (BatchNorm ablation, representation audit) ~190 s, sweep 3 x 3
+        # epochs ~40 s, the rest ~60 s: ~450 s. 6 epochs, not 8, keep 3 seeds of the compared models inside it
         "ch03": {"seeds": [0, 1, 2], "seconds": 1.0, "n_fft": 512, "hop": 256, "channels": [8, 16, 32], "latent": 128,
-                 "train_notes": 800, "eval_notes": 100, "epochs": 8, "batch_size": 32, "lr": 1e-3,
-                 "sweep": {"stft": [[256, 128], [512, 256], [1024, 512], [2048, 1024]], "notes": 400, "epochs": 4},
-                 "gl_iters": 32, "speed": {"batch": 4, "steps": 2}},
+                 "train_notes": 800, "eval_notes": 100, "epochs": 6, "batch_size": 32, "lr": 1e-3,
+                 "sweep": {"stft": [[256, 128], [512, 256], [2048, 1024]], "notes": 400, "epochs": 3},
+                 "gl_iters": 32, "speed": {"batch": 2, "steps": 1}},
         # one-sided log magnitude of the first second, hop = n_fft / 2; 3 seeds for the latents at main_beta only;
         # beta 1 (one nat of KL costs as much as the whole per-element MSE) is there to close dimensions
         "ch04": {"seeds": [0, 1, 2], "seconds": 1.0, "n_fft": 512, "hop": 256, "channels": [8, 16, 32],

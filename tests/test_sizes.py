@@ -102,7 +102,7 @@ def test_profile_values_and_nested_access():
     assert sizes.chapter_sizes(5, "cpu").spec.batch_size == 32 and sizes.chapter_sizes(5, "cpu").spec.lr == 1e-3
     assert sizes.chapter_sizes(9, "cpu").oracle == {"epochs": 15, "channels": [32, 64], "lr": 1e-3}
     ch03 = sizes.chapter_sizes(3, "cpu")
-    assert ch03.speed == {"batch": 4, "steps": 2, "channels": [16, 32, 64], "latent": 200}  # channels from the paper
+    assert ch03.speed == {"batch": 2, "steps": 1, "channels": [16, 32, 64], "latent": 200}  # channels from the paper
     assert sizes.chapter_sizes(8, "smoke").toy.kind == "ring" and sizes.chapter_sizes(8, "smoke").notes.steps == [4, 8]
 
 
