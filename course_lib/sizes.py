@@ -167,7 +167,7 @@ OVERRIDES: dict[str, dict[str, Any]] = {
         # 3 seeds of 2 latents (the ends of the paper's range, 32 and 512) plus 3 monotonic runs = 9 runs of 2 epochs
         # (~124 steps of 16) fit the 10 minutes; free-running decoding (O(length^2) per piece) only on n_recon pieces
         "ch07": {"seeds": [0, 1, 2], "d_model": 64, "heads": 4, "layers": 1, "dropout": 0.0, "latents": [32, 512],
-                 "main_latent": 512, "epochs": 2, "batch_size": 16, "lr": 3e-3, "cycles": 2, "n_render": 8,
+                 "epochs": 2, "batch_size": 16, "lr": 3e-3, "cycles": 2, "n_render": 8,
                  "eval_pieces": 60, "n_recon": 16},
         # one seed: 2 more note models (~150 s each) would take the chapter to ~10 min (inconclusive by the rule)
         "ch08": {"toy": {"n": 8192, "hidden": 128, "layers": 3, "epochs": 250, "batch_size": 512, "samples": 4096,
