@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 from .context import build_root, repo_root
 from .io import atomic_path, write_json_atomic
 
@@ -132,6 +134,28 @@ def combine(verdicts: Sequence[str]) -> str:
     if all(x == "not reproduced" for x in v):
         return "not reproduced"
     return "partly"
+
+
+def why(decisions: Sequence[dict[str, Any]], note: str = "") -> str | None:
+    """A claim's why from its decisions: None when they combine to reproduced, else every decision's reason
+    joined by '; ', then `note` (what this run's scale leaves out, as the chapter says it).
+
+    Notebook: 02_fc_vs_conv_autoencoders
+    """
+    if combine([d["verdict"] for d in decisions]) == "reproduced":
+        return None
+    return "; ".join(d["why"] for d in decisions) + note
+
+
+def spread(values: Sequence[float], fmt: str = ".3g") -> str:
+    """Mean ± sample standard deviation over seeds, as text ('0.431 ± 0.027'); one value says '(1 seed)'.
+
+    Notebook: 02_fc_vs_conv_autoencoders
+    """
+    v = np.asarray(values, dtype=float)
+    if v.size == 0:
+        raise ValueError("spread: no values")
+    return f"{v.mean():{fmt}} ± {v.std(ddof=1):.2g}" if v.size > 1 else f"{v.mean():{fmt}} (1 seed)"
 
 
 def results_dir(profile: str) -> Path:

@@ -193,3 +193,20 @@ def test_readme_shows_reference_runs_only(tmp_path):
     table = R.readme_table(root)
     assert "reference" in table and "mine" not in table
     assert json.loads((root / "cpu" / "06.json").read_text())["data"]["melodies"].startswith("user:")
+
+
+def test_why_joins_the_reasons_and_the_note_unless_reproduced():
+    d_yes = R.decide({"a": [1.0, 1.1, 1.2], "b": [3.0, 3.1, 3.2]}, ["a", "b"], better="lower",
+                     baselines={"zero": 10.0}, margin=0.5, metric="mse")
+    d_few = R.decide({"a": [1.0], "b": [3.0]}, ["a", "b"], better="lower", baselines={"zero": 10.0}, margin=0.5,
+                     metric="mse")
+    assert d_yes["verdict"] == "reproduced" and R.why([d_yes], " (scale)") is None
+    assert R.why([d_yes, d_few], " (scale)") == f"{d_yes['why']}; {d_few['why']} (scale)"
+    assert R.why([d_few]).startswith(d_few["why"]) and "fewer than 3 seeds" in R.why([d_few])
+
+
+def test_spread_is_mean_and_sample_std():
+    assert R.spread([1.0, 2.0, 3.0]) == "2 ± 1"
+    assert R.spread([0.5], ".2f") == "0.50 (1 seed)"
+    with pytest.raises(ValueError, match="no values"):
+        R.spread([])
