@@ -163,6 +163,17 @@ def results_dir(profile: str) -> Path:
     return build_root() / "results" / profile
 
 
+def reference(chapter: int | str, profile: str = "cpu", root: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The committed findings of a reference run (notebooks/results/<profile>/<NN>.json), claims keyed by id."""
+    folder = Path(root) if root else repo_root() / "notebooks" / "results"
+    path = folder / profile / f"{int(chapter):02d}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no {profile} reference findings for chapter {int(chapter):02d} at {path}; "
+                                f"run the chapter in that profile, then: make reference PROFILE={profile}")
+    found = json.loads(path.read_text())
+    return {**found, "claims": {c["id"]: c for c in found["claims"]}}
+
+
 def _plain(value: Any) -> Any:
     """JSON-friendly numbers: tensors and numpy scalars become floats, rounded to 6 significant digits."""
     if hasattr(value, "tolist"):

@@ -210,3 +210,21 @@ def test_spread_is_mean_and_sample_std():
     assert R.spread([0.5], ".2f") == "0.50 (1 seed)"
     with pytest.raises(ValueError, match="no values"):
         R.spread([])
+
+
+def test_reference_reads_a_committed_file_with_claims_by_id(tmp_path):
+    folder = tmp_path / "cpu"
+    folder.mkdir()
+    claims = [{"id": "a", "verdict": "pass", "measured": {"x": 1.5}}, {"id": "b", "verdict": "fail", "measured": {}}]
+    (folder / "04.json").write_text(json.dumps({"chapter": "04", "wall_s": 12.0, "claims": claims}))
+    ref = R.reference(4, "cpu", root=tmp_path)
+    assert ref["wall_s"] == 12.0 and list(ref["claims"]) == ["a", "b"]
+    assert ref["claims"]["a"]["measured"]["x"] == 1.5
+    with pytest.raises(FileNotFoundError, match="make reference PROFILE=gpu"):
+        R.reference("04", "gpu", root=tmp_path)
+
+
+def test_reference_findings_of_every_exercised_chapter_are_committed():
+    for chapter in range(1, 9):
+        ref = R.reference(chapter)
+        assert ref["chapter"] == f"{chapter:02d}" and ref["profile"] == "cpu" and ref["claims"]
