@@ -8,6 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = {p.stem: p for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+NOTEBOOKS |= {p.stem: p for p in (ROOT / "notebooks" / "solutions").glob("[0-9][0-9]_solutions.ipynb")}
 TAG = re.compile(r"Notebook: (\S+?)\.?(?:\s|$)")
 
 

@@ -161,7 +161,7 @@ def conv_matching_params(target_params: int, n_in: int = N_IN, channels: Sequenc
     The count is linear in the latent size d: P(d) = P(1) + (d - 1)(2F + 1), F = channels[-1] * L_last
     (the two Linear layers: F d + d weights and biases in, d F + F out), so d is solved for directly.
 
-    Notebook: 02_fc_vs_conv_autoencoders
+    Notebook: 02_solutions
     """
     with torch.device("meta"):
         probe = ConvAutoencoder(n_in, channels, latent=1, **conv)
