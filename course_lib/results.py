@@ -163,6 +163,22 @@ def results_dir(profile: str) -> Path:
     return build_root() / "results" / profile
 
 
+def reference_findings(chapter: str | int, profile: str) -> dict[str, Any] | None:
+    """The committed findings of a chapter (notebooks/results/<profile>/<NN>.json), or None where there are none.
+
+    Notebook: 09_hierarchical_diffusion
+    """
+    from .context import repo_root
+
+    path = repo_root() / "notebooks" / "results" / str(profile) / f"{int(chapter):02d}.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e}). Restore it with `git checkout -- {path}`.") from None
+
+
 def _plain(value: Any) -> Any:
     """JSON-friendly numbers: tensors and numpy scalars become floats, rounded to 6 significant digits."""
     if hasattr(value, "tolist"):

@@ -210,3 +210,17 @@ def test_spread_is_mean_and_sample_std():
     assert R.spread([0.5], ".2f") == "0.50 (1 seed)"
     with pytest.raises(ValueError, match="no values"):
         R.spread([])
+
+
+def test_reference_findings_reads_the_committed_file_or_none(tmp_path, monkeypatch):
+    import course_lib.context as context
+
+    folder = tmp_path / "notebooks" / "results" / "cpu"
+    folder.mkdir(parents=True)
+    (folder / "08.json").write_text(json.dumps({"chapter": "08", "claims": []}))
+    (folder / "07.json").write_text("{not json")
+    monkeypatch.setattr(context, "repo_root", lambda: tmp_path)
+    assert R.reference_findings(8, "cpu") == {"chapter": "08", "claims": []}
+    assert R.reference_findings("08", "gpu") is None
+    with pytest.raises(ValueError, match=r"07\.json: not valid JSON.*git checkout"):
+        R.reference_findings(7, "cpu")
