@@ -49,10 +49,10 @@ def test_count_step_is_three_forward_passes_of_a_linear_model():
 
 
 def test_lstm_counts_extrapolate_exactly():
-    long = next(c for c in bench.cases("smoke") if c.name == "ch06_flat_long")
-    assert long.shape == (64,) and long.linear_len
-    direct = bench._count(long, long.batch, None)
-    assert bench.count_step(long) == direct
+    c = {"embed": 4, "hidden": 8, "latent": 2}
+    case = bench._melody_case("lstm", c, bars=3, batch=2)  # 48 steps: counted at 16 and 32, extrapolated
+    assert case.shape == (48,) and case.linear_len
+    assert bench.count_step(case) == bench._count(case, 2, None)
 
 
 def test_roofline_bound_is_the_larger_of_compute_and_memory():
