@@ -5,7 +5,7 @@ where a paper is silent (our datasets, seeds, plots, sweeps), the course's own c
 holds, per profile, only the values that differ; a lookup deep-merges them over `PAPER`. An override may only
 change a setting that `PAPER` has: a typo raises instead of adding a setting nobody reads.
 smoke: CI (< 60 s a notebook); cpu: 2 cores (< 10 min a chapter); gpu: paper scale on one H100-class GPU
-(< 15 min a chapter).
+(<= 10 min a chapter, data build included: `python -m course_lib.bench --plan`).
 """
 from __future__ import annotations
 
@@ -187,8 +187,15 @@ OVERRIDES: dict[str, dict[str, Any]] = {
                  "oracle": {"epochs": 15, "channels": [32, 64]}, "n_eval": 100, "n_swap": 100,
                  "gl_iters": 32},
     },
+    # sized by `python -m course_lib.bench --plan` (course_lib/plan.py) to <= 10 min a chapter on one H100, data
+    # builds included: the builds of 12,000 tunes (7 min on 16 cores) and 400 one-minute songs (21 min, one process)
+    # did not fit; ch03 / ch04 at paper 002's exact input size take 64 / 35 ms a step (eager, issue 20)
     "gpu": {
-        "ch02": {"epochs": 150},  # of the paper's 500: one seed then fits the 15-minute budget (patience stays 50)
+        "data": {"notes": 10000, "tunes": 4000, "songs": 64},
+        "ch02": {"epochs": 150},  # of the paper's 500 (patience stays 50); 64 songs give ~26 steps an epoch
+        "ch03": {"train_notes": 6000, "epochs": 8, "sweep": {"notes": 2000, "epochs": 4}},
+        "ch04": {"train_notes": 6000, "epochs": 4, "cvae_epochs": 8},
+        "ch08": {"notes": {"train": 8000}},
     },
 }
 
