@@ -225,6 +225,7 @@ def test_reference_findings_reads_the_committed_file_or_none(tmp_path, monkeypat
     with pytest.raises(ValueError, match=r"07\.json: not valid JSON.*git checkout"):
         R.reference_findings(7, "cpu")
 
+
 # ------------------------------------------------------------------------------------------------ takeaways
 
 def saved_run(chapter="02"):
