@@ -176,6 +176,8 @@ else
   if [ -f "$REPO/course_lib/__init__.py" ]; then
     site="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
     echo "$REPO" > "$site/course_lib.pth"; echo "course_lib: linked from $REPO ($site/course_lib.pth)"
+  else
+    echo "course_lib: not linked (no repository at $REPO; pass --repo DIR)"
   fi
 fi
 # FluidSynth: only the libraries this machine lacks
@@ -188,7 +190,7 @@ known="$(ldconfig -p 2>/dev/null || true)"
 added=0
 for f in "$tmp"/*; do
   so="$(basename "$f")"
-  if grep -qE "^[[:space:]]+${so//./\\.} " <<< "$known"; then continue; fi
+  if grep -qF "$(printf '\t')$so " <<< "$known"; then continue; fi
   mv "$f" "$LIBDIR/$so"; added=$((added + 1))
 done
 [ -e "$LIBDIR/libfluidsynth.so.3" ] && ln -sf libfluidsynth.so.3 "$LIBDIR/libfluidsynth.so"

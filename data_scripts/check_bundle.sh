@@ -39,7 +39,18 @@ EOF
 site="$("$work/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 echo "$work/torch-only" > "$site/zz_torch_only.pth"
 t2=$(date +%s)
-PIP_NO_INDEX=1 PIP_CONFIG_FILE=/dev/null bash "$work/bundle/install.sh" --python "$work/venv/bin/python" --repo "$repo"
+# a bare target: an ldconfig that knows no library, so every bundled library is copied and used (LD_LIBRARY_PATH,
+# never /etc/ld.so.conf.d/ on this machine); BARE=0 uses this machine's ldconfig instead
+mkdir -p "$work/bin"; printf '#!/bin/sh\necho "0 libs found in cache"\n' > "$work/bin/ldconfig"; chmod +x "$work/bin/ldconfig"
+[ "${BARE:-1}" = 1 ] && fakepath="$work/bin:" || fakepath=""
+rm -rf "$work/lib"
+PATH="$fakepath$PATH" PIP_NO_INDEX=1 PIP_CONFIG_FILE=/dev/null bash "$work/bundle/install.sh" \
+  --python "$work/venv/bin/python" --repo "$repo" --user-libs --libdir "$work/lib"
+export LD_LIBRARY_PATH="$work/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+"$work/venv/bin/python" -c "
+from course_lib.synth import require_fluidsynth; require_fluidsynth()
+maps = {l.split()[-1] for l in open('/proc/self/maps') if 'libfluidsynth' in l or 'libglib-2' in l}
+print('FluidSynth loaded from:', ', '.join(sorted(maps)))"
 t3=$(date +%s)
 cd "$repo"
 OMP_NUM_THREADS=1 COURSE_PROFILE=smoke COURSE_STATIC=1 MPLBACKEND=Agg PYTHONHASHSEED=0 \
