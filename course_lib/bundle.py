@@ -201,7 +201,7 @@ if [ "$added" -gt 0 ]; then
     echo "Registered $LIBDIR in /etc/ld.so.conf.d/course-fluidsynth.conf"
   else
     export LD_LIBRARY_PATH="$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    echo "Not root: add this line to ~/.bashrc (or the job script):  export LD_LIBRARY_PATH=\"$LIBDIR:\$LD_LIBRARY_PATH\""
+    echo "Not registered system-wide: add this line to ~/.bashrc (or the job script):  export LD_LIBRARY_PATH=\"$LIBDIR:\$LD_LIBRARY_PATH\""
   fi
 fi
 [ -n "$TARGET" ] && echo "With --target: export PYTHONPATH=\"$TARGET:$REPO:\$PYTHONPATH\" before running the course."
