@@ -11,7 +11,7 @@ PROFILE_ARG := $(if $(PROFILE),--profile $(PROFILE),)
 # nbval executes every notebook in the smoke profile; cells get at most this many seconds each.
 CELL_TIMEOUT ?= 600
 
-.PHONY: help setup fluidsynth test course data report reference bench lab clean
+.PHONY: help setup fluidsynth test course data report reference bench bundle lab clean
 
 help:
 	@echo "make test     set up if needed, build smoke data, run unit tests and every notebook (nbval, smoke)"
@@ -20,6 +20,7 @@ help:
 	@echo "make report   rebuild build/report.md|html and the README results table"
 	@echo "make reference PROFILE=cpu   copy build/results/<profile>/*.json into notebooks/results/<profile>/"
 	@echo "make bench    training throughput of every chapter model on this device -> build/bench/<device>.json"
+	@echo "make bundle   offline install bundle -> build/bundle/ (PYTHON_VERSION=3.12; BUNDLE_ARGS=\"--with-torch --have FILE\")"
 	@echo "make lab      JupyterLab on notebooks/ with the course environment"
 	@echo "make clean    remove build/ (keeps data/ and $(VENV))"
 
@@ -64,6 +65,12 @@ reference: setup
 # BENCH_ARGS="--compile" also times torch.compile'd models
 bench: setup
 	$(PY) -m course_lib.bench $(PROFILE_ARG) $(BENCH_ARGS)
+
+# An offline install for machines without package access: wheels for the target's Python, FluidSynth, install.sh.
+# BUNDLE_ARGS: --with-torch, --have FILE (packages the target has, e.g. its pip freeze), --extra test
+PYTHON_VERSION ?= 3.12
+bundle: setup
+	$(PY) -m course_lib.bundle --python-version $(PYTHON_VERSION) $(BUNDLE_ARGS)
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/

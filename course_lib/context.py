@@ -20,6 +20,7 @@ from torch import nn
 
 from .io import digest
 from .sizes import Cfg, chapter_sizes, data_sizes, profile_name, resolve
+from .speed import deterministic_wanted, set_deterministic
 
 # the training settings ctx.fit takes from the sizes unless a call gives them
 FIT_SIZES = ("epochs", "batch_size", "lr")
@@ -66,17 +67,18 @@ def describe_device(device: torch.device) -> str:
     return device.type
 
 
-def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
-    """Seed Python, NumPy and torch (all devices); ask for deterministic kernels."""
+def seed_everything(seed: int = 0, deterministic: bool | None = None) -> None:
+    """Seed Python, NumPy and torch (all devices); force deterministic kernels or not (course_lib.speed).
+
+    deterministic: True or False sets it; None follows the course's rule for the device pick_device() gives
+    (on a CPU yes, on CUDA no unless COURSE_DETERMINISTIC=1; course_lib.speed.deterministic_wanted).
+    """
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it for deterministic matmuls
-        torch.backends.cudnn.benchmark = False
-        torch.use_deterministic_algorithms(True, warn_only=True)
+    set_deterministic(deterministic_wanted(pick_device(), deterministic))
 
 
 def chapter_id(chapter: int | str) -> str:
@@ -115,6 +117,7 @@ class Context:
     seeds: list[int]
     data: Cfg
     findings: Any = field(default=None, repr=False)
+    deterministic: bool = True  # forced deterministic kernels (setup's choice; course_lib.speed)
 
     def data_dir(self, kind: str) -> Path:
         """The built dataset `kind` of this profile."""
@@ -135,7 +138,7 @@ class Context:
     def seed(self, seed: int | None = None) -> int:
         """Seed every generator with `seed` (default: the chapter's first seed) and return it."""
         seed = self.seeds[0] if seed is None else int(seed)
-        seed_everything(seed)
+        seed_everything(seed, self.deterministic)
         return seed
 
     def fit(self, name: str, model: nn.Module | Callable[[], nn.Module], loss_fn: Callable,
@@ -155,7 +158,7 @@ class Context:
 
         seed = self.seeds[0] if seed is None else int(seed)
         if not isinstance(model, nn.Module):
-            seed_everything(seed)
+            seed_everything(seed, self.deterministic)
             model = model()
             if not isinstance(model, nn.Module):
                 raise TypeError(f"fit {name!r}: the model function returned {type(model).__name__}, not an nn.Module")
@@ -173,11 +176,13 @@ class Context:
         return Run(model, history)
 
 
-def setup(chapter: int | str, profile: str | None = None, seed: int | None = None, quiet: bool = False) -> Context:
+def setup(chapter: int | str, profile: str | None = None, seed: int | None = None, quiet: bool = False,
+          deterministic: bool | None = None) -> Context:
     """First cell of every notebook: seed, pick the device, print the environment, return the chapter's Context.
 
     When any COURSE_<KIND> variable (COURSE_NOTES, COURSE_MELODIES...) is set, it also prints where each kind of
-    data comes from (course_lib.data.sources).
+    data comes from (course_lib.data.sources). deterministic: force deterministic kernels (bitwise-repeatable runs);
+    default $COURSE_DETERMINISTIC, else on a CPU yes and on CUDA no (seeded, faster kernels; course_lib.speed).
     """
     from .results import Findings
 
@@ -185,13 +190,15 @@ def setup(chapter: int | str, profile: str | None = None, seed: int | None = Non
     ch = chapter_id(chapter)
     cfg = chapter_sizes(ch, prof)
     seeds = list(cfg.get("seeds", resolve(prof)["seeds"]))  # a chapter may set its own
-    seed_everything(seeds[0] if seed is None else seed)
     device = pick_device()
+    det = deterministic_wanted(device, deterministic)
+    seed_everything(seeds[0] if seed is None else seed, det)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.cuda.reset_peak_memory_stats()
-    ctx = Context(chapter=ch, profile=prof, device=device, cfg=cfg, seeds=seeds, data=data_sizes(prof))
+    ctx = Context(chapter=ch, profile=prof, device=device, cfg=cfg, seeds=seeds, data=data_sizes(prof),
+                  deterministic=det)
     ctx.findings = Findings(ch, prof, describe_device(device), seeds, device.type)
     from .data import sources, user_data_set
 
@@ -209,7 +216,8 @@ def setup(chapter: int | str, profile: str | None = None, seed: int | None = Non
             except ImportError:
                 pages = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
                 mem = f", RAM {pages / 2**30:.1f} GiB free"
-        print(f"Chapter {ch} | profile {prof} | device {describe_device(device)}{mem} | torch {torch.__version__}")
+        fast = " | seeded, not deterministic (COURSE_DETERMINISTIC=1 to force)" if not det else ""
+        print(f"Chapter {ch} | profile {prof} | device {describe_device(device)}{mem} | torch {torch.__version__}{fast}")
         if user_data_set():  # a user's own data: say which kinds come from where
             print("Data sources: " + "; ".join(f"{k}: {v}" for k, v in sources(prof).items()))
     return ctx

@@ -40,10 +40,41 @@ def soundfont_path() -> Path:
     return Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
 
 
+def _library_on_path() -> str | None:
+    """A libfluidsynth.so* in a folder of $LD_LIBRARY_PATH (where the offline bundle's install.sh puts it without root)."""
+    for folder in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep):
+        hits = sorted(Path(folder).glob("libfluidsynth.so*")) if folder else []
+        if hits:
+            return str(hits[0])
+    return None
+
+
+def _import_pyfluidsynth() -> ModuleType:
+    """Import pyfluidsynth; when its library search (ldconfig, gcc, ld) fails, try the one on $LD_LIBRARY_PATH."""
+    try:
+        import fluidsynth  # noqa: F401  (pyfluidsynth)
+
+        return fluidsynth
+    except ImportError:
+        lib = _library_on_path()
+        if lib is None:
+            raise
+    import ctypes.util
+
+    real = ctypes.util.find_library
+    ctypes.util.find_library = lambda name: lib if "fluidsynth" in name else real(name)
+    try:
+        import fluidsynth  # noqa: F401,F811
+
+        return fluidsynth
+    finally:
+        ctypes.util.find_library = real
+
+
 def require_fluidsynth() -> ModuleType:
     """Import pyfluidsynth or raise FluidSynthMissing with the install command."""
     try:
-        import fluidsynth  # noqa: F401  (pyfluidsynth)
+        fluidsynth = _import_pyfluidsynth()
     except (ImportError, OSError) as e:
         raise FluidSynthMissing(f"{FLUIDSYNTH_FIX}\n(import error: {e})") from None
     if not hasattr(fluidsynth, "Synth"):

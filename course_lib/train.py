@@ -12,7 +12,6 @@ import os
 import resource
 import sys
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from .io import atomic_path
+from .speed import CompileGuard, autocast, choose_precision, compile_wanted, grad_scaler
 
 Batch = tuple[torch.Tensor, ...]
 LossFn = Callable[[nn.Module, Batch, "TrainState"], "torch.Tensor | tuple[torch.Tensor, dict[str, float]]"]
@@ -47,6 +47,8 @@ class History:
     monitor: str = "val_loss"
     stopped_early: bool = False
     finished: bool = False
+    precision: str = "fp32"  # autocast precision of the training steps: 'bf16', 'fp16' (with a scaler) or 'fp32'
+    compiled: bool = False  # whether the steps ran a torch.compile'd model (False after a fallback to eager)
 
     def series(self, key: str) -> list[float]:
         """One column of the history, e.g. history.series('val_loss'). Notebook: 02_fc_vs_conv_autoencoders."""
@@ -76,7 +78,8 @@ class History:
     def to_dict(self) -> dict[str, Any]:
         """The history as plain data (stored in checkpoints)."""
         return {"records": self.records, "best_epoch": self.best_epoch, "best_value": self.best_value,
-                "monitor": self.monitor, "stopped_early": self.stopped_early, "finished": self.finished}
+                "monitor": self.monitor, "stopped_early": self.stopped_early, "finished": self.finished,
+                "precision": self.precision, "compiled": self.compiled}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "History":
@@ -229,16 +232,29 @@ def _split_loss(out) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     return out, {}
 
 
-def _autocast(device: torch.device, amp: bool):
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
+def nan_check_every(device: torch.device) -> int:
+    """Steps between checks of the loss for NaN: every step on a CPU, every 50th elsewhere (a check syncs a GPU)."""
+    return 1 if device.type == "cpu" else 50
+
+
+def _forward_backward(net: nn.Module, loss_fn: LossFn, batch: Batch, state: TrainState, opt: torch.optim.Optimizer,
+                      scaler: torch.amp.GradScaler, precision: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One step's gradients: zero them, the loss under autocast, backward through the (fp16) scaler; no host sync."""
+    opt.zero_grad(set_to_none=True)
+    with autocast(batch[0].device, precision):
+        loss, logs = _split_loss(loss_fn(net, batch, state))
+    scaler.scale(loss).backward()
+    return loss, logs
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loss_fn: LossFn, data: Batch, batch_size: int, state: TrainState | None = None,
-             amp: bool = False) -> dict[str, float]:
-    """Mean loss and logged metrics over a dataset, weighted by batch size, model in eval mode."""
+             amp: bool | str = False) -> dict[str, float]:
+    """Mean loss and logged metrics over a dataset, weighted by batch size, model in eval mode.
+
+    amp: the autocast precision as train() takes it (False: float32; 'auto' or True: chosen from the device).
+    """
+    precision = choose_precision(data[0].device, amp)
     was_training = model.training
     model.eval()
     state = state or TrainState()
@@ -250,7 +266,7 @@ def evaluate(model: nn.Module, loss_fn: LossFn, data: Batch, batch_size: int, st
     if world > 1:  # each rank evaluates its share; the sums are added up below
         data = tuple(t[rank::world] for t in data)
     for batch in batches(data, batch_size, shuffle=False):
-        with _autocast(device, amp):
+        with autocast(device, precision):
             loss, logs = _split_loss(loss_fn(model, batch, state))
         b = batch[0].shape[0]
         n += b
@@ -329,7 +345,7 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
           device: torch.device | str | None = None, grad_clip: float | None = None, amp: bool | str = "auto",
           seed: int = 0, progress: bool = True, log_epochs: Callable[[int], bool] | None = None,
           on_epoch_end: Callable[[int, dict, nn.Module], None] | None = None, drop_last: bool = False,
-          fingerprint: str | None = None, checkpoint_every_s: float = 0.0, compile: bool = False) -> History:
+          fingerprint: str | None = None, checkpoint_every_s: float = 0.0, compile: bool | str = "auto") -> History:
     """Train `model` by minimising loss_fn(model, batch, state); returns the History.
 
     Data (a tensor or tuple of tensors) is moved to the device once and batched by index gathers.
@@ -342,7 +358,13 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
     on a GPU want a few minutes: a checkpoint holds the weights, the best weights and the optimiser state.
     fingerprint: a string describing settings and data; a checkpoint saved under another fingerprint is ignored
     (training starts afresh) so a changed profile or dataset never resumes a stale run.
-    compile: run the model through torch.compile (optional; measure it first with `make bench`).
+    compile: 'auto' follows the measured rule (course_lib.speed.COMPILE_EVIDENCE: on CUDA for the models `make bench`
+    found faster compiled; $COURSE_COMPILE=1/0 forces it), True/False force it. A compile failure falls back to
+    the eager model with one line printed.
+    amp: 'auto' (default) trains in bf16 autocast on GPUs with bf16 (compute capability >= 8), in fp16 with a
+    gradient scaler on older ones (T4, V100), in float32 on a CPU; 'bf16', 'fp16', 'fp32' or False force one
+    ($COURSE_PRECISION replaces 'auto'). Steps never wait for the GPU: losses are summed on the device and read
+    once per epoch (the NaN check reads the loss every nan_check_every(device) steps).
     Under torchrun (after init_distributed()) batch_size is the global batch, split between the processes.
     """
     if epochs < 0 or batch_size <= 0:
@@ -356,10 +378,13 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
 
         net = DistributedDataParallel(model, device_ids=[device.index or 0] if device.type == "cuda" else None)
         progress = progress and rank == 0
-    if compile:  # optional: pays on GPUs for small, many-layer models; `make bench BENCH_ARGS=--compile` measures it
-        net = torch.compile(net)
-    check_every = 1 if device.type == "cpu" else 50  # the per-step NaN check would sync a GPU
-    use_amp = (device.type == "cuda") if amp == "auto" else bool(amp)
+    do_compile, why = compile_wanted(model, device, compile)
+    guard = CompileGuard.build(net, do_compile)
+    if guard.active and progress:
+        print(f"torch.compile: on ({why}; COURSE_COMPILE=0 turns it off)")
+    check_every = nan_check_every(device)
+    precision = choose_precision(device, amp)
+    scaler = grad_scaler(device, precision)
     tr = as_batch(train_data, device)
     va = as_batch(val_data, device) if val_data is not None else None
     opt = _make_optimizer(model, optimizer, lr, weight_decay, betas)
@@ -388,6 +413,8 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
         if sched is not None and saved.get("scheduler") is not None:
             sched.load_state_dict(saved["scheduler"])
         hist = History.from_dict(saved["history"])
+        if saved.get("scaler"):
+            scaler.load_state_dict(saved["scaler"])
         best_state = saved.get("best_model")
         start_epoch, bad_epochs, state.step = saved["epoch"] + 1, saved["bad_epochs"], saved["step"]
         if hist.stopped_early:
@@ -411,16 +438,15 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
         tot, n = torch.zeros((), device=device), 0
         logs_tot: dict[str, torch.Tensor] = {}
         for batch in batches(tr, batch_size, gen, shuffle=True, drop_last=drop_last, shard=(rank, world)):
-            with _autocast(device, use_amp):
-                loss, logs = _split_loss(loss_fn(net, batch, state))
+            loss, logs = guard(lambda m: _forward_backward(m, loss_fn, batch, state, opt, scaler, precision))
             if state.step % check_every == 0 and not torch.isfinite(loss):
                 raise FloatingPointError(f"train: loss became {float(loss.detach())} at epoch {epoch}, step {state.step}; "
                                          "lower the learning rate or check the inputs for NaN")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
             if grad_clip is not None:
+                scaler.unscale_(opt)  # clip the true gradients (a no-op unless fp16)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            opt.step()
+            scaler.step(opt)  # fp16: skips the step when a gradient is inf/NaN (fused Adam: without a host sync)
+            scaler.update()
             state.step += 1
             b = batch[0].shape[0]
             tot += loss.detach().float() * b
@@ -438,8 +464,11 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
         rec: dict[str, float] = {"epoch": epoch, "train_loss": float(tot) / max(n, 1)}
         rec.update({f"train_{k}": float(v) / max(n, 1) for k, v in logs_tot.items()})
         rec["time_s"] = time.perf_counter() - t0
+        if scaler.is_enabled():
+            rec["grad_scale"] = scaler.get_scale()  # fp16: halves at every skipped step
+        hist.precision, hist.compiled = precision, guard.active
         if va is not None:
-            rec.update({f"val_{k}": v for k, v in evaluate(model, loss_fn, va, batch_size, state, use_amp).items()})
+            rec.update({f"val_{k}": v for k, v in evaluate(model, loss_fn, va, batch_size, state, precision).items()})
         rec["lr"] = opt.param_groups[0]["lr"]
         rec["peak_mem_mb"] = peak_memory_mb(device)
         value = rec.get(mon_key, rec["train_loss"])
@@ -462,7 +491,7 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
             save_checkpoint(ckpt, model=model.state_dict(), optimizer=opt.state_dict(),
                             scheduler=sched.state_dict() if sched is not None else None, history=hist.to_dict(),
                             best_model=best_state, epoch=epoch, bad_epochs=bad_epochs, step=state.step,
-                            fingerprint=fingerprint)
+                            fingerprint=fingerprint, scaler=scaler.state_dict() if scaler.is_enabled() else None)
         if on_epoch_end is not None:
             on_epoch_end(epoch, rec, model)
         if bar is not None:

@@ -116,3 +116,28 @@ def test_findings_record_where_the_data_came_from(isolated, monkeypatch, capsys)
     ctx = context.setup(chapter=6, profile="smoke")
     assert ctx.findings.to_dict()["data"]["melodies"] == f"user: {isolated / 'my_midi'}"
     assert "Data sources:" in capsys.readouterr().out
+
+
+@pytest.fixture
+def determinism_restored(monkeypatch):
+    monkeypatch.delenv("COURSE_DETERMINISTIC", raising=False)
+    before = torch.are_deterministic_algorithms_enabled()
+    yield monkeypatch
+    torch.use_deterministic_algorithms(before, warn_only=True)
+
+
+def test_setup_keeps_cpu_runs_deterministic_and_has_one_switch(isolated, determinism_restored, capsys):
+    determinism_restored.setenv("COURSE_DEVICE", "cpu")
+    ctx = context.setup(chapter=1, profile="smoke")
+    assert ctx.deterministic and torch.are_deterministic_algorithms_enabled()
+    assert "not deterministic" not in capsys.readouterr().out
+    ctx = context.setup(chapter=1, profile="smoke", deterministic=False)
+    assert not ctx.deterministic and not torch.are_deterministic_algorithms_enabled()
+    assert "COURSE_DETERMINISTIC=1" in capsys.readouterr().out
+    ctx.fit("fast", lambda: torch.nn.Linear(3, 1), _mse, _regression(), epochs=1, batch_size=16, lr=0.01,
+            progress=False)
+    assert not torch.are_deterministic_algorithms_enabled()  # fit re-seeds under the context's choice
+    determinism_restored.setenv("COURSE_DETERMINISTIC", "0")
+    assert not context.setup(chapter=1, profile="smoke", quiet=True).deterministic
+    determinism_restored.setenv("COURSE_DETERMINISTIC", "1")
+    assert context.setup(chapter=1, profile="smoke", quiet=True).deterministic
