@@ -85,6 +85,19 @@ def notebook_paths(only: list[str] | None = None) -> list[Path]:
     return paths
 
 
+def _kernel_manager():
+    """A kernel manager on local IPC sockets where the OS has them: no TCP port, so the kernel does not warn about
+    plain-text TCP in every run (and nothing listens on the network); TCP elsewhere (Windows)."""
+    import tempfile
+
+    from jupyter_client.manager import KernelManager
+
+    if os.name != "posix":
+        return KernelManager(kernel_name="python3")
+    sock_dir = Path(tempfile.mkdtemp(prefix="course-kernel-"))
+    return KernelManager(kernel_name="python3", transport="ipc", ip=str(sock_dir / "kernel"))
+
+
 def run_notebook(path: Path, profile: str, out_dir: Path, timeout: int = 1800) -> tuple[bool, float, str]:
     """Execute one notebook in `profile`; save the executed copy in out_dir; (ok, seconds, error)."""
     import nbformat
@@ -93,7 +106,7 @@ def run_notebook(path: Path, profile: str, out_dir: Path, timeout: int = 1800) -
 
     nb = nbformat.read(path, as_version=4)
     os.environ["COURSE_PROFILE"] = profile  # the kernel inherits the environment
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", km=_kernel_manager(),
                             resources={"metadata": {"path": str(path.parent)}})
     t0 = time.perf_counter()
     ok, err = True, ""

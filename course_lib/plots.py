@@ -76,7 +76,10 @@ def player(x: Any, sr: int, max_seconds: float = 6.0, normalize: bool = False):
 
 def listen(x: Any, sr: int, title: str | None = None, max_seconds: float = 6.0, mel: bool = False,
            show: bool = True):
-    """A spectrogram (with the waveform above it) paired with a player, displayed together. Notebook: 00_start_here."""
+    """A spectrogram (with the waveform above it) paired with a player, displayed together. Notebook: 00_start_here.
+
+    show=True displays both and returns None (no stray repr under the cell); show=False returns (figure, player).
+    """
     fig, (a0, a1) = plt.subplots(2, 1, figsize=(8, 3.6), height_ratios=[1, 2.2], sharex=True)
     y = _np(x).reshape(-1)[: int(max_seconds * sr)]
     waveform(y, sr, ax=a0, title=title)
@@ -89,6 +92,8 @@ def listen(x: Any, sr: int, title: str | None = None, max_seconds: float = 6.0, 
 
         plt.show()
         display(p)
+        plt.close(fig)
+        return None
     return fig, p
 
 

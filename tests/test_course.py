@@ -74,3 +74,13 @@ def test_run_notebook_saves_the_executed_copy_and_reports_errors(tmp_path):
 def test_reference_refuses_smoke():
     with pytest.raises(SystemExit, match="reference"):
         course.reference("smoke")
+
+
+def test_run_notebook_kernel_is_quiet(tmp_path, capfd):
+    nb = new_notebook(cells=[new_code_cell("print(6 * 7)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "12_quiet.ipynb")
+    ok, _, _ = course.run_notebook(tmp_path / "12_quiet.ipynb", "smoke", tmp_path / "out", timeout=120)
+    captured = capfd.readouterr()
+    assert ok and "without encryption" not in captured.err + captured.out
+    assert nbformat.read(tmp_path / "out" / "12_quiet.ipynb", as_version=4).cells[0].outputs[0]["text"] == "42\n"

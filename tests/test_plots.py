@@ -31,6 +31,7 @@ def test_listen_pairs_a_plot_with_a_player():
     data = audio.data  # WAV bytes: 44-byte header + 16-bit samples, clipped to max_seconds
     assert len(data) == 44 + 2 * SR
     plt.close(fig)
+    assert plots.listen(tone(0.5), SR) is None
 
 
 def test_player_keeps_loudness():
@@ -57,7 +58,8 @@ def test_piano_roll_and_curves():
 def test_stft_explorer_static_fallback(monkeypatch):
     monkeypatch.setenv("COURSE_STATIC", "1")
     assert not widgets.interactive_enabled()
-    fig = widgets.stft_explorer(tone(0.5).numpy(), SR)
+    assert widgets.stft_explorer(tone(0.5).numpy(), SR) is None  # displays itself: no repr under the cell
+    fig = plt.gcf()
     assert len(fig.axes) == 4 and all(ax.get_images() for ax in fig.axes)
     plt.close("all")
 
