@@ -330,8 +330,10 @@ def model_diagram(model: torch.nn.Module, *inputs: Any, depth: int = 1, title: s
             prev["type"] += f" + {b['type']}"
             prev["out"] = b["out"]
         else:
-            rows.append({**b, "inputs": {row_of[s] for s in b["inputs"]}})
+            rows.append(dict(b))
         row_of[i] = len(rows) - 1
+    for r in rows[1:]:  # a block called again later may read a block first called after it
+        r["inputs"] = {row_of[s] for s in r["inputs"]} - {rows.index(r)}
     n = len(rows)
     fig, ax = plt.subplots(figsize=(9, 0.42 * n + 0.8))
     w = 6.4
@@ -346,9 +348,10 @@ def model_diagram(model: torch.nn.Module, *inputs: Any, depth: int = 1, title: s
         if i and (i - 1) in b["inputs"]:  # fed by the block just above
             ax.annotate("", (0.35, y + 0.32), (0.35, y + 0.68), arrowprops=dict(arrowstyle="->", lw=0.8, color="0.3"))
     spans = sorted(((s, i) for i, b in enumerate(rows) if i for s in b["inputs"] if s != i - 1),
-                   key=lambda e: e[1] - e[0])
-    for k, (src, dst) in enumerate(spans):
-        ax.add_patch(FancyArrowPatch((w, -src), (w, -dst), connectionstyle=f"bar,fraction={-0.02 - 0.3 * (k + 1) / max(dst - src, 1)}",
+                   key=lambda e: abs(e[1] - e[0]))
+    for k, (src, dst) in enumerate(spans):  # nested arcs: the k-th shortest one k steps further out
+        bend = -0.02 - 0.3 * (k + 1) / max(abs(dst - src), 1)
+        ax.add_patch(FancyArrowPatch((w, -src), (w, -dst), connectionstyle=f"bar,fraction={bend}",
                                      arrowstyle="->", mutation_scale=8, lw=0.8, color=plt.cm.tab10(k % 10),
                                      shrinkA=2, shrinkB=2))
     ax.set_xlim(-0.2, w + 0.6 + 0.18 * min(len(spans), 12) + 0.6)

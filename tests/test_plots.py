@@ -116,3 +116,17 @@ def test_model_diagram_depth_and_repeated_calls():
     assert b["calls"] == 2 and b["inputs"] == [-1]
     assert "×2" in " ".join(t.get_text() for t in plots.model_diagram(Twice(), torch.randn(2, 3)).fig.axes[0].texts)
     plt.close("all")
+
+
+def test_model_diagram_draws_a_block_that_reads_a_later_block():
+    class Loop(torch.nn.Module):  # emb is called first, then again on the output of head (called after it)
+        def __init__(self):
+            super().__init__()
+            self.emb, self.head = torch.nn.Linear(3, 3), torch.nn.Linear(3, 3)
+
+        def forward(self, x):
+            return self.emb(self.head(self.emb(x)))
+
+    d = plots.model_diagram(Loop(), torch.randn(2, 3))
+    assert [(b["name"], b["calls"], b["inputs"]) for b in d.blocks] == [("emb", 2, [-1, 1]), ("head", 1, [0])]
+    plt.close("all")
