@@ -350,7 +350,7 @@ def model_diagram(model: torch.nn.Module, *inputs: Any, depth: int = 1, title: s
     spans = sorted(((s, i) for i, b in enumerate(rows) if i for s in b["inputs"] if s != i - 1),
                    key=lambda e: abs(e[1] - e[0]))
     for k, (src, dst) in enumerate(spans):  # nested arcs: the k-th shortest one k steps further out
-        bend = -0.02 - 0.3 * (k + 1) / max(abs(dst - src), 1)
+        bend = (-1 if dst > src else 1) * (0.02 + 0.3 * (k + 1) / max(abs(dst - src), 1))  # always to the right
         ax.add_patch(FancyArrowPatch((w, -src), (w, -dst), connectionstyle=f"bar,fraction={bend}",
                                      arrowstyle="->", mutation_scale=8, lw=0.8, color=plt.cm.tab10(k % 10),
                                      shrinkA=2, shrinkB=2))
