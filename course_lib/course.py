@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import shutil
 import sys
@@ -19,6 +21,98 @@ from typing import Any
 from .context import build_root, repo_root
 from .sizes import profile_name
 from .results import claims_table, load_findings, results_dir, update_readme, write_report
+
+WORDS_PER_MINUTE = 200  # reading speed for the time estimates (prose only; code is read on top of it)
+REFERENCE_PROFILES = ("cpu", "gpu")  # profiles whose runs are committed as notebooks/results/<profile>/NN.json
+# The course map: per chapter, its short title, the chapters it needs and what it takes from them.
+COURSE_MAP: dict[int, tuple[str, tuple[int, ...], str]] = {
+    0: ("Start here", (), "Python and a little PyTorch"),
+    1: ("Audio and MIDI", (0,), "profiles, findings and how to read a verdict (00)"),
+    2: ("FC vs conv autoencoders", (1,), "sampling, down-sampling and the interleaved RFFT feature (01)"),
+    3: ("Spectrogram autoencoders", (1, 2), "the STFT, magnitude and phase, `center`, Griffin-Lim (01); "
+                                            "autoencoders, trivial baselines and the 3-seed rule (02)"),
+    4: ("Variational autoencoders", (3,), "paper 002's spectrogram autoencoder and the audio metrics (03)"),
+    5: ("KL annealing", (1, 4), "melody tokens (01); the ELBO, the KL weight and active units (04)"),
+    6: ("LSTM-VAE for melodies", (1, 5), "melody tokens and piano rolls (01); the sequence VAE, free bits and "
+                                         "collapse diagnostics (05)"),
+    7: ("Transformer VAE with CC automation", (5, 6), "annealing schedules, cyclical included (05); "
+                                                     "teacher-forced accuracy and the z-swap test (06)"),
+    8: ("Diffusion basics", (1, 4), "log-mel spectrograms and Griffin-Lim (01); Gaussians and reparameterisation (04)"),
+    9: ("Hierarchical diffusion", (4, 8), "latent codes and probes (04); EDM's loss, sampler and U-Net (08)"),
+}
+
+
+def course_map() -> str:
+    """The course map as a Markdown table: each chapter, the chapters it needs and what it takes from them."""
+    rows = ["| chapter | needs | what it takes from them |", "|---|---|---|"]
+    for ch, (title, needs, ideas) in sorted(COURSE_MAP.items()):
+        rows.append(f"| {ch:02d} {title} | {', '.join(f'{n:02d}' for n in needs) or '—'} | {ideas} |")
+    return "\n".join(rows)
+
+
+def notebook_words(path: str | os.PathLike) -> int:
+    """Words of prose in a notebook: whitespace-separated tokens of its markdown cells."""
+    nb = json.loads(Path(path).read_text())
+    return sum(len("".join(c["source"]).split()) for c in nb["cells"] if c["cell_type"] == "markdown")
+
+
+def chapter_time(chapter: int, root: str | os.PathLike | None = None) -> dict[str, object]:
+    """Reading time (prose words at WORDS_PER_MINUTE) and compute time per reference profile of one chapter.
+
+    compute[profile] is {"wall_s", "device"} from notebooks/results/<profile>/NN.json, or None when that profile
+    has no committed run. root: the repository (default: this one).
+    """
+    root = Path(root) if root else repo_root()
+    found = sorted((root / "notebooks").glob(f"{int(chapter):02d}_*.ipynb"))
+    if len(found) != 1:
+        raise ValueError(f"chapter {chapter}: expected one notebook {int(chapter):02d}_*.ipynb in {root / 'notebooks'}, "
+                         f"found {len(found)}")
+    words = notebook_words(found[0])
+    compute: dict[str, dict[str, object] | None] = {}
+    for profile in REFERENCE_PROFILES:
+        path = root / "notebooks" / "results" / profile / f"{int(chapter):02d}.json"
+        ref = json.loads(path.read_text()) if path.exists() else None
+        compute[profile] = ({"wall_s": float(ref["wall_s"]), "device": ref.get("device", "?")}
+                            if ref and ref.get("wall_s") is not None else None)
+    return {"chapter": f"{int(chapter):02d}", "notebook": found[0].stem, "words": words,
+            "reading_min": math.ceil(words / WORDS_PER_MINUTE), "compute": compute}
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def time_note(chapter: int, root: str | os.PathLike | None = None) -> str:
+    """One Markdown paragraph: the chapter's reading time and its compute time in each reference run.
+
+    Notebook: 01_audio_and_midi
+    """
+    t = chapter_time(chapter, root)
+    runs = [f"`{p}` {_duration(c['wall_s'])} on {c['device']}" if c else f"`{p}` not yet measured"
+            for p, c in t["compute"].items()]
+    return (f"**Time.** Reading: about {t['reading_min']} min ({t['words']:,} words of prose at {WORDS_PER_MINUTE} a "
+            f"minute, code not counted). Compute, from setup to the findings in the committed reference runs: "
+            f"{'; '.join(runs)}. The `smoke` profile (CI) stays under a minute.")
+
+
+def course_times(root: str | os.PathLike | None = None) -> str:
+    """The whole course's time table in Markdown: reading and compute per reference profile, chapter by chapter.
+
+    Notebook: 00_start_here
+    """
+    times = [chapter_time(ch, root) for ch in sorted(COURSE_MAP)]
+    head = "| chapter | reading | " + " | ".join(f"compute, `{p}`" for p in REFERENCE_PROFILES) + " |"
+    rows = [head, "|---" * (2 + len(REFERENCE_PROFILES)) + "|"]
+    for t in times:
+        cells = [_duration(c["wall_s"]) if c else "not yet measured" for c in t["compute"].values()]
+        rows.append(f"| {t['notebook']} | {t['reading_min']} min | " + " | ".join(cells) + " |")
+    totals = []
+    for p in REFERENCE_PROFILES:
+        got = [t["compute"][p]["wall_s"] for t in times if t["compute"][p]]
+        totals.append(_duration(sum(got)) + ("" if len(got) == len(times) else f" ({len(got)} of {len(times)} chapters)")
+                      if got else "not yet measured")
+    rows.append(f"| **all** | {sum(t['reading_min'] for t in times)} min | " + " | ".join(totals) + " |")
+    return "\n".join(rows)
 
 
 def check_environment(profile: str | None = None) -> list[dict[str, object]]:

@@ -12,7 +12,7 @@ checked where they enter: Python numbers and lists anywhere (free), schedules in
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -347,6 +347,18 @@ def toy_data(n: int, kind: str = "ring", generator: torch.Generator | None = Non
     r = 0.15 + 0.85 * u
     a = 3 * math.pi * u
     return torch.stack([r * a.cos(), r * a.sin()], 1) + 0.03 * noise
+
+
+def steps_for_ode_error(curve: Sequence[Mapping[str, Any]], tol: float, sampler: str = "heun") -> tuple[int, float] | None:
+    """(steps, ODE error) of the fewest steps of `sampler` whose measured ODE error is at most tol, else None.
+
+    curve: rows {"sampler", "steps", "ode_error"} as chapter 08 measures them (its findings' notes curve).
+
+    Notebook: 09_hierarchical_diffusion
+    """
+    tol = positive_real("tol", tol)
+    rows = sorted((int(r["steps"]), float(r["ode_error"])) for r in curve if r["sampler"] == sampler)
+    return next(((n, e) for n, e in rows if e <= tol), None)
 
 
 def nfe_to_reach(nfe, errors, tol: float) -> float | None:

@@ -4,6 +4,8 @@ token accuracy, music metrics (with the overlap area of their distributions) and
 (Chapter 06)."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import torch
 
@@ -440,3 +442,31 @@ def constant_prediction_mse(train: torch.Tensor, test: torch.Tensor) -> dict[str
     mean = train.detach().double().mean(0, keepdim=True)
     t = test.detach().double()
     return {"mean_example": float((t - mean.to(t.device)).pow(2).mean()), "zero_output": float(t.pow(2).mean())}
+
+
+def swap_levels(follow_b, expected: Sequence[int], floor: float = 0.5, lead: float = 0.3) -> list[dict]:
+    """Which level moves each factor in a swap matrix, against the expected level of each factor.
+
+    follow_b[k][j]: share of decodes whose factor j follows clip B when level k (0 = coarsest) is taken from B.
+    expected[j]: the level (0-based) expected to carry factor j. A factor *follows* level k when at least `floor`
+    of the outputs follow B with k swapped, at least `lead` more than with any other level swapped, and swapping k
+    carries no other factor across (each below `floor`): a level that carries the whole clip moves no factor alone.
+    Returns one dict a factor: {"expected", "level" (or None), "match", "lead"} where lead is the expected level's
+    share minus the best other level's share (the selectivity the chapter's score averages).
+
+    Notebook: 09_hierarchical_diffusion
+    """
+    f = np.asarray(follow_b, dtype=float)
+    if f.ndim != 2 or len(expected) != f.shape[1] or not all(0 <= int(k) < f.shape[0] for k in expected):
+        raise ValueError(f"follow_b must be (levels, factors) with one expected level in 0..{f.shape[0] - 1} per "
+                         f"factor, got shape {f.shape} and expected {list(expected)}")
+    out = []
+    for j, k_exp in enumerate(int(k) for k in expected):
+        k = int(f[:, j].argmax())
+        others = [f[i, j] for i in range(f.shape[0]) if i != k]
+        clear = f[k, j] >= floor and all(f[k, j] >= o + lead for o in others)
+        alone = all(f[k, g] < floor for g in range(f.shape[1]) if g != j)
+        level = k if clear and alone else None
+        rest = max(f[i, j] for i in range(f.shape[0]) if i != k_exp)
+        out.append({"expected": k_exp, "level": level, "match": level == k_exp, "lead": float(f[k_exp, j] - rest)})
+    return out

@@ -6,7 +6,7 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -163,6 +163,22 @@ def results_dir(profile: str) -> Path:
     return build_root() / "results" / profile
 
 
+def reference_findings(chapter: str | int, profile: str) -> dict[str, Any] | None:
+    """The committed findings of a chapter (notebooks/results/<profile>/<NN>.json), or None where there are none.
+
+    Notebook: 09_hierarchical_diffusion
+    """
+    from .context import repo_root
+
+    path = repo_root() / "notebooks" / "results" / str(profile) / f"{int(chapter):02d}.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e}). Restore it with `git checkout -- {path}`.") from None
+
+
 def _plain(value: Any) -> Any:
     """JSON-friendly numbers: tensors and numpy scalars become floats, rounded to 6 significant digits."""
     if hasattr(value, "tolist"):
@@ -279,6 +295,64 @@ class Findings:
 
     def _repr_markdown_(self) -> str:
         return f"**Findings, chapter {self.chapter} ({self.profile} profile)**\n\n{self.table()}"
+
+
+# What each verdict means for a student reading a run's takeaways.
+MEANING = {
+    "reproduced": "the paper's claim holds in this run",
+    "partly": "part of the claim holds and part does not (the why says which)",
+    "not reproduced": "this run's numbers go against the claim",
+    "inconclusive": "this run cannot decide it: a model did not beat its trivial baseline by the margin, there were "
+                    "fewer than 3 seeds, or the seeds overlap; a larger profile may decide it",
+    "not tested": "this run could not test it (the why says what is missing)",
+    "confirmed": "our critique of the paper survives the test",
+    "not confirmed": "this run does not support our critique of the paper",
+    "pass": "our own data or code behaves as the course relies on",
+    "fail": "a check of our own data or code failed: read its why before trusting what builds on it",
+}
+
+
+def load_run(chapter: int | str, profile: str) -> dict[str, Any]:
+    """The findings file a chapter's run just wrote: build/results/<profile>/NN.json (clear error when missing)."""
+    path = results_dir(profile) / f"{int(chapter):02d}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no findings for chapter {int(chapter):02d} in the {profile} profile; "
+                                "run the chapter's findings cell (it calls ctx.findings.save()) first")
+    return json.loads(path.read_text())
+
+
+def takeaways(findings: dict[str, Any], templates: dict[str, str | Callable[[dict[str, Any]], str]]) -> str:
+    """Markdown takeaways of a run: a line on the run, what its verdicts mean, then one bullet per claim from its numbers.
+
+    templates: claim id -> a str.format template over the claim's fields (id, verdict, meaning, summary, why,
+    measured[...]) and the run's metrics[...], or a function of those fields (a dict) returning the sentence; a
+    claim without a template gets its summary. A template for a claim the run did not record, or naming a field
+    it lacks, raises (the text would drift from the numbers).
+
+    Notebook: 01_audio_and_midi
+    """
+    claims = {c["id"]: c for c in findings["claims"]}
+    unknown = sorted(set(templates) - set(claims))
+    if unknown:
+        raise KeyError(f"takeaways: no claim {unknown} in chapter {findings['chapter']}'s findings "
+                       f"(it has {sorted(claims)})")
+    minutes = findings.get("wall_s", float("nan")) / 60
+    lines = [f"This run: the `{findings['profile']}` profile on {findings.get('device', '?')}, seeds "
+             f"{findings.get('seeds', [])}, {minutes:.1f} min from setup to findings. Verdicts: "
+             f"{_tally_text(tally(findings['claims']))}.", "",
+             "What the verdicts mean: " + "; ".join(f"*{v}*: {MEANING[v]}"
+                                                     for v in dict.fromkeys(c["verdict"] for c in claims.values())) + ".",
+             ""]
+    for cid, c in claims.items():
+        fields = {"id": cid, "verdict": c["verdict"], "meaning": MEANING[c["verdict"]], "summary": c["summary"],
+                  "why": c.get("why") or "", "measured": c["measured"], "metrics": findings.get("metrics", {})}
+        template = templates.get(cid, "{summary}.")
+        try:
+            text = template(fields) if callable(template) else template.format(**fields)
+        except (KeyError, IndexError, TypeError) as e:
+            raise KeyError(f"takeaways: the template of {cid!r} names {e}, which its findings do not hold") from None
+        lines.append(f"- **{cid}** ({c.get('kind', 'paper')}, *{c['verdict']}*). {text}")
+    return "\n".join(lines)
 
 
 def _fmt_measured(m: Any) -> str:

@@ -5,7 +5,7 @@ where a paper is silent (our datasets, seeds, plots, sweeps), the course's own c
 holds, per profile, only the values that differ; a lookup deep-merges them over `PAPER`. An override may only
 change a setting that `PAPER` has: a typo raises instead of adding a setting nobody reads.
 smoke: CI (< 60 s a notebook); cpu: 2 cores (< 10 min a chapter); gpu: paper scale on one H100-class GPU
-(< 15 min a chapter).
+(<= 10 min a chapter, data build included: `python -m course_lib.bench --plan`).
 """
 from __future__ import annotations
 
@@ -86,7 +86,10 @@ PAPER: dict[str, Any] = {
              "enc_channels": [64, 128, 256], "unet_channels": [64, 256, 512, 512, 1024], "emb_dim": 256,
              "stage_epochs": [60, 60, 60], "batch_size": 128, "lr": 2e-4, "p_level_dropout": 0.14,
              "oracle": {"epochs": 30, "channels": [64, 128], "lr": 1e-3},
-             "decode_steps": 18, "n_eval": 400, "n_swap": 400, "train_repeat": True, "gl_iters": 64},
+             "decode_steps": 18, "n_eval": 400, "n_swap": 400, "train_repeat": True, "gl_iters": 64,
+             # decoding steps: the fewest Heun steps whose ODE error in chapter 08's committed curve for the profile
+             # is within ode_tol; decode_steps where the profile has no such curve
+             "ode_tol": 0.05},
 }
 
 OVERRIDES: dict[str, dict[str, Any]] = {
@@ -181,11 +184,18 @@ OVERRIDES: dict[str, dict[str, Any]] = {
         # one seed: each more seed of HDAE and paper 004's model is ~150 s of training (inconclusive by the rule)
         "ch09": {"latent_channels": 16, "enc_channels": [32, 64, 64], "unet_channels": [48, 96, 96, 96], "emb_dim": 64,
                  "stage_epochs": [25, 25, 25], "batch_size": 64, "lr": 1e-3,
-                 "oracle": {"epochs": 15, "channels": [32, 64]}, "decode_steps": 10, "n_eval": 100, "n_swap": 100,
+                 "oracle": {"epochs": 15, "channels": [32, 64]}, "n_eval": 100, "n_swap": 100,
                  "gl_iters": 32},
     },
+    # sized by `python -m course_lib.bench --plan` (course_lib/plan.py) to <= 10 min a chapter on one H100, data
+    # builds included: the builds of 12,000 tunes (7 min on 16 cores) and 400 one-minute songs (21 min, one process)
+    # did not fit; ch03 / ch04 at paper 002's exact input size take 64 / 35 ms a step (eager, issue 20)
     "gpu": {
-        "ch02": {"epochs": 150},  # of the paper's 500: one seed then fits the 15-minute budget (patience stays 50)
+        "data": {"notes": 10000, "tunes": 4000, "songs": 64},
+        "ch02": {"epochs": 150},  # of the paper's 500 (patience stays 50); 64 songs give ~26 steps an epoch
+        "ch03": {"train_notes": 6000, "epochs": 8, "sweep": {"notes": 2000, "epochs": 4}},
+        "ch04": {"train_notes": 6000, "epochs": 4, "cvae_epochs": 8},
+        "ch08": {"notes": {"train": 8000}},
     },
 }
 

@@ -1,4 +1,5 @@
 import json
+import re
 
 import nbformat
 import pytest
@@ -147,3 +148,114 @@ def test_repository_is_configured_once():
     url, branch = course.repository()
     assert url.startswith("https://github.com/") and branch
     assert course.colab_url("05_kl_annealing.ipynb").endswith(f"/blob/{branch}/notebooks/05_kl_annealing.ipynb")
+
+
+# ------------------------------------------------------------------------------------------------ map, notation, time
+
+def _block(text: str, name: str) -> str:
+    assert text.count(f"<!-- {name}:start -->") == 1 and text.count(f"<!-- {name}:end -->") == 1, name
+    return text.split(f"<!-- {name}:start -->", 1)[1].split(f"<!-- {name}:end -->", 1)[0].strip()
+
+
+def _markdown(path) -> str:
+    return "\n\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+
+
+def test_course_map_is_the_same_in_chapter_00_and_the_readme_and_points_backwards():
+    readme = (repo_root() / "README.md").read_text()
+    ch00 = _markdown(repo_root() / "notebooks" / "00_start_here.ipynb")
+    assert _block(readme, "map") == _block(ch00, "map") == course.course_map()
+    assert sorted(course.COURSE_MAP) == [int(p.name[:2]) for p in course.notebook_paths()]
+    for ch, (_, needs, ideas) in course.COURSE_MAP.items():
+        assert all(n < ch for n in needs), f"chapter {ch} needs a later chapter"
+        assert all(f"({n:02d})" in ideas for n in needs), f"chapter {ch}: say what it takes from each chapter it needs"
+    assert "| 05 KL annealing | 01, 04 |" in course.course_map()
+
+
+def test_notation_table_is_one_table_in_chapter_00_and_the_readme():
+    readme = (repo_root() / "README.md").read_text()
+    ch00 = _markdown(repo_root() / "notebooks" / "00_start_here.ipynb")
+    table = _block(readme, "notation")
+    assert table == _block(ch00, "notation")
+    symbols = [row.split("|")[1].strip() for row in table.splitlines()[2:]]
+    assert len(symbols) == len(set(symbols)), "a symbol listed twice"
+    for distinct in (r"$\beta_\text{KL}$", r"$\beta_t$", "$(b_1, b_2)$", r"$\sigma_\phi$", "$T$", "$L$"):
+        assert any(distinct in s for s in symbols), distinct
+
+
+def _fake_repo(tmp_path, words=450, cpu=None, gpu=None):
+    nb = new_notebook(cells=[new_markdown_cell(" ".join(["word"] * (words - 5))), new_code_cell("x = 1 + 2 + 3"),
+                             new_markdown_cell("five more words right here")])
+    (tmp_path / "notebooks").mkdir()
+    nbformat.write(nb, tmp_path / "notebooks" / "03_x.ipynb")
+    for profile, wall in (("cpu", cpu), ("gpu", gpu)):
+        if wall is not None:
+            (tmp_path / "notebooks" / "results" / profile).mkdir(parents=True)
+            (tmp_path / "notebooks" / "results" / profile / "03.json").write_text(
+                json.dumps({"chapter": "03", "claims": [], "wall_s": wall, "device": f"{profile} box"}))
+    return tmp_path
+
+
+def test_chapter_time_counts_prose_words_and_reads_the_committed_runs(tmp_path):
+    root = _fake_repo(tmp_path, words=450, cpu=413.0)
+    t = course.chapter_time(3, root)
+    assert t["words"] == 450 and t["reading_min"] == 3  # 450 words at 200 a minute, rounded up; code not counted
+    assert t["compute"] == {"cpu": {"wall_s": 413.0, "device": "cpu box"}, "gpu": None}
+    note = course.time_note(3, root)
+    assert "about 3 min (450 words" in note and "`cpu` 6.9 min on cpu box" in note and "`gpu` not yet measured" in note
+    with pytest.raises(ValueError, match="chapter 4: expected one notebook"):
+        course.chapter_time(4, root)
+
+
+def test_chapter_time_of_this_course_matches_its_findings():
+    for ch in course.COURSE_MAP:
+        t = course.chapter_time(ch)
+        ref = json.loads((repo_root() / "notebooks" / "results" / "cpu" / f"{ch:02d}.json").read_text())
+        assert t["compute"]["cpu"]["wall_s"] == ref["wall_s"]
+        assert t["words"] == course.notebook_words(course.notebook_paths([str(ch)])[0]) > 500
+
+
+def test_course_times_totals_the_chapters(tmp_path, monkeypatch):
+    root = _fake_repo(tmp_path, words=400, cpu=60.0, gpu=30.0)
+    monkeypatch.setattr(course, "COURSE_MAP", {3: ("x", (), "")})
+    rows = course.course_times(root).splitlines()
+    assert rows[0] == "| chapter | reading | compute, `cpu` | compute, `gpu` |"
+    assert rows[2] == "| 03_x | 2 min | 60 s | 30 s |" and rows[3] == "| **all** | 2 min | 60 s | 30 s |"
+    table = course.course_times()
+    assert table.count("\n") == len(course.COURSE_MAP) + 2 and "| **all** |" in table
+
+
+FRAMED = [p for p in NOTEBOOKS if 1 <= int(p.name[:2]) <= 8]  # chapter 09 gets the same frame after its rewrite
+MENTION = re.compile(r"`([a-z0-9_]+)`(?:, `[a-z0-9_]+`)*(?:,? and `[a-z0-9_]+`)?:\s+\*([a-z ]+)\*")
+
+
+@pytest.mark.parametrize("path", FRAMED, ids=[p.stem for p in FRAMED])
+def test_chapter_opens_with_goals_prerequisites_and_time(path):
+    cells = [c for c in nbformat.read(path, as_version=4).cells  # after the Colab badge and setup cell
+             if c.get("id") not in (course.COLAB_BADGE_ID, course.COLAB_SETUP_ID)]
+    first = cells[0].source
+    goals = first.split("**Learning goals**", 1)[1].split("**Prerequisites.**", 1)[0]
+    assert 3 <= sum(line.startswith("- ") for line in goals.splitlines()) <= 5, "3-5 learning goals"
+    assert re.search(r"\*\*Prerequisites\.\*\* .*chapter \d\d", first, re.I), "prerequisites name the chapters"
+    code = [c.source for c in cells if c.cell_type == "code"]
+    assert f"time_note({int(path.name[:2])})" in code[1], "the cell after the setup shows the chapter's time"
+
+
+@pytest.mark.parametrize("path", FRAMED, ids=[p.stem for p in FRAMED])
+def test_takeaways_follow_the_findings_and_the_cpu_text_matches_the_reference(path):
+    nb = nbformat.read(path, as_version=4)
+    src = [c.source for c in nb.cells]
+    at = next(i for i, s in enumerate(src) if s.startswith("## Results and takeaways"))
+    assert "findings.save()" in src[at - 1] and src[at + 3].startswith("## Further reading")
+    assert f"load_run({int(path.name[:2])}, ctx.profile)" in src[at + 1] and "takeaways(run" in src[at + 1]
+    text = src[at + 2]
+    assert text.startswith("### What the `cpu` reference run shows")
+    ref = json.loads((repo_root() / "notebooks" / "results" / "cpu" / f"{path.name[:2]}.json").read_text())
+    assert f"`notebooks/results/cpu/{path.name[:2]}.json`" in text
+    verdicts = {c["id"]: c["verdict"] for c in ref["claims"]}
+    said = {}
+    for m in MENTION.finditer(text):
+        for cid in re.findall(r"`([a-z0-9_]+)`", m.group(0)):
+            said[cid] = m.group(2)
+    assert said == verdicts, ("the cpu interpretation no longer matches the committed findings: rewrite it from "
+                              f"notebooks/results/cpu/{path.name[:2]}.json (text says {said}, findings say {verdicts})")

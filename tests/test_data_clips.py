@@ -1,4 +1,5 @@
 """Chapter 09's clips dataset: the factors of each clip, the balanced sampling, the build and the loader."""
+import itertools
 import json
 
 import numpy as np
@@ -15,43 +16,55 @@ from course_lib.synth import fluidsynth_available
 needs_fluidsynth = pytest.mark.skipif(not fluidsynth_available(),
                                       reason="FluidSynth (libfluidsynth + pyfluidsynth) is not installed: "
                                              "nothing can be rendered")
-LEGATO, STACCATO, SIXTEENTHS = (C.FACTOR_CLASSES["rhythm"].index(r) for r in ("legato", "staccato", "sixteenths"))
+LEGATO, STACCATO, SIXTEENTHS, OFFBEAT = (C.FACTOR_CLASSES["rhythm"].index(f"cycle from {a}")
+                                        for a in ("legato", "staccato", "sixteenths", "offbeat"))
+ARTS = [name for name, _ in C.ARTICULATIONS]
 
 
 # ---------------------------------------------------------------------------------------------- one clip
 
-def test_constants_describe_the_factors():
+def test_constants_describe_the_factors_and_their_time_scales():
     assert C.FACTORS == ("instrument", "melody", "rhythm")
     assert [len(C.FACTOR_CLASSES[f]) for f in C.FACTORS] == [4, 8, 4] and C.N_COMBINATIONS == 128
     assert len({p for _, p in C.INSTRUMENTS}) == 4 and all(0 <= p <= 127 for _, p in C.INSTRUMENTS)
     contours = [tuple(o) for _, o in C.MELODIES]
-    assert all(len(c) == 4 for c in contours) and len(set(contours)) == 8
+    assert all(len(c) == C.N_NOTES == 8 for c in contours) and len(set(contours)) == 8
+    assert C.N_NOTES * C.NOTE_S == C.SECONDS and C.SLOT_S * C.SLOTS_PER_NOTE == C.NOTE_S == 0.25
     intervals = {tuple(np.diff(c)) for c in contours}
     assert len(intervals) == 8  # no melody is a transposition of another: transposing never changes the class
-    for _, pattern in C.RHYTHMS:  # inside one note, on the 16th grid, in time order, not overlapping
+    for _, pattern in C.ARTICULATIONS:  # inside one note, on the 16th grid, in time order, not overlapping
         ends = [s + g for s, g in pattern]
-        assert all(0 <= s < 4 and 0 < g and s + g <= 4 for s, g in pattern)
+        assert all(0 <= s < 2 and 0 < g and s + g <= 2 for s, g in pattern)
         assert all(e <= s for e, (s, _) in zip(ends, pattern[1:]))
+    seqs = [arts for _, arts in C.RHYTHMS]
+    for r, arts in enumerate(seqs):  # every rhythm holds every articulation equally often: its mean is no cue
+        assert len(arts) == 8 and np.bincount(arts, minlength=4).tolist() == [2, 2, 2, 2]
+        assert all(a != b for a, b in zip(arts, arts[1:]))  # changes from note to note
+        for q in range(r):  # two rhythms differ at every note
+            assert all(a != b for a, b in zip(arts, seqs[q]))
+    assert C.EXPECTED_LEVEL == {"instrument": 1, "melody": 2, "rhythm": 3}
+    # the latent frames of a 32-frame log-mel (h1 4, h2 8, h3 16 frames over 2 s) match the factors' scales
+    assert (C.SECONDS / 8, C.SECONDS / 16) == (C.NOTE_S, C.SLOT_S)
     pitches = [C.BASE_PITCH + t + o for t in range(C.TRANSPOSE[0], C.TRANSPOSE[1] + 1) for c in contours for o in c]
     assert 60 <= min(pitches) and max(pitches) <= 84  # flute needs >= 60 in the soundfont; trumpet <= 84
 
 
 @pytest.mark.parametrize("rhythm", range(4))
 @pytest.mark.parametrize("melody", range(8))
-def test_clip_midi_plays_the_contour_with_the_gate_pattern(melody, rhythm):
+def test_clip_midi_plays_the_contour_with_one_articulation_per_note(melody, rhythm):
     instrument, transpose, velocity = (melody + rhythm) % 4, melody % 7 - 3, 70 + 5 * melody
     pm = C.clip_midi(instrument, melody, rhythm, transpose=transpose, velocity=velocity)
     assert len(pm.instruments) == 1 and pm.instruments[0].program == C.INSTRUMENTS[instrument][1]
     assert abs(pm.get_tempo_changes()[1][0] - 120.0) < 1e-9
-    pattern = C.RHYTHMS[rhythm][1]
+    arts = C.RHYTHMS[rhythm][1]
+    assert C.clip_articulations(rhythm) == [ARTS[a] for a in arts]
+    expected = [(k, slot, gate) for k, a in enumerate(arts) for slot, gate in C.ARTICULATIONS[a][1]]
     notes = sorted(pm.instruments[0].notes, key=lambda n: n.start)
-    assert len(notes) == 4 * len(pattern)
+    assert len(notes) == len(expected)
     contour = C.MELODIES[melody][1]
-    for j, n in enumerate(notes):
-        k, e = divmod(j, len(pattern))
-        slot, gate = pattern[e]
+    for n, (k, slot, gate) in zip(notes, expected):
         assert n.pitch == 64 + transpose + contour[k] and n.velocity == velocity
-        assert n.start == pytest.approx(0.5 * k + 0.125 * slot, abs=1e-9)
+        assert n.start == pytest.approx(0.25 * k + 0.125 * slot, abs=1e-9)
         assert (n.start / 0.125) == pytest.approx(round(n.start / 0.125), abs=1e-9)  # on the 16th grid
         assert n.end - n.start == pytest.approx(0.125 * gate, abs=1e-9)
     assert max(n.end for n in notes) <= 2.0 + 1e-9
@@ -59,7 +72,8 @@ def test_clip_midi_plays_the_contour_with_the_gate_pattern(melody, rhythm):
 
 
 def test_the_eight_melodies_make_eight_different_note_sequences():
-    seqs = {tuple(n.pitch for n in C.clip_midi(0, m, LEGATO).instruments[0].notes) for m in range(8)}
+    seqs = {tuple(sorted({(int(n.start // 0.25), n.pitch) for n in C.clip_midi(0, m, LEGATO).instruments[0].notes}))
+            for m in range(8)}
     assert len(seqs) == 8
 
 
@@ -75,24 +89,30 @@ def test_clip_midi_rejects_bad_indices_naming_the_range():
 
 # ---------------------------------------------------------------------------------------------- factors
 
-def test_sample_factors_is_seeded_balanced_and_split_by_index():
-    a, b, other = C.sample_factors(256, seed=3), C.sample_factors(256, seed=3), C.sample_factors(256, seed=4)
+def test_sample_factors_is_seeded_balanced_and_holds_combinations_out_of_training():
+    a, b, other = C.sample_factors(1024, seed=3), C.sample_factors(1024, seed=3), C.sample_factors(1024, seed=4)
     assert a == b and a != other
     keys = ("instrument", "melody", "rhythm", "transpose", "velocity")
     assert all(set(f) == {*keys, "split"} for f in a)
     assert all(C.TRANSPOSE[0] <= f["transpose"] <= C.TRANSPOSE[1] and C.VELOCITY[0] <= f["velocity"] <= C.VELOCITY[1]
                for f in a)
-    assert len({tuple(f[k] for k in keys) for f in a}) == 256  # no clip is drawn twice
+    assert len({tuple(f[k] for k in keys) for f in a}) == 1024  # no clip is drawn twice
     counts = {s: sum(f["split"] == s for f in a) for s in SPLITS}
-    assert counts == {"train": 204, "valid": 26, "test": 26}
+    assert counts == {"train": 820, "valid": 102, "test": 102}
     assert [f["split"] for f in a] == sorted((f["split"] for f in a), key=SPLITS.index)  # train, valid, test blocks
-    train = {(f["instrument"], f["melody"], f["rhythm"]) for f in a if f["split"] == "train"}
-    assert len(train) == 128  # every combination in train
-    for factor, n in (("instrument", 4), ("melody", 8), ("rhythm", 4)):  # two full cycles: exactly balanced
-        assert np.bincount([f[factor] for f in a], minlength=n).tolist() == [256 // n] * n
+    combo = {s: {(f["instrument"], f["melody"], f["rhythm"]) for f in a if f["split"] == s} for s in SPLITS}
+    held = {c for c in itertools.product(range(4), range(8), range(4)) if C.is_held_out(*c)}
+    assert len(held) == 16 and all(sum(c) % 8 == 0 for c in held)
+    assert combo["test"] == held and not held & (combo["train"] | combo["valid"])  # test combinations never trained
+    assert len(combo["train"]) == 112  # every other combination is
+    for i, j in itertools.combinations(range(3), 2):  # yet every pair of two factors' values is in train
+        assert {(c[i], c[j]) for c in combo["train"]} == {(c[i], c[j]) for c in itertools.product(range(4), range(8), range(4))}
+    from collections import Counter  # balanced: each full cycle holds every seen (or held-out) combination once
+    seen = Counter((f["instrument"], f["melody"], f["rhythm"]) for f in a[:112 * 8])
+    assert set(seen.values()) == {8} and len(seen) == 112
+    test = Counter((f["instrument"], f["melody"], f["rhythm"]) for f in a[-102:][:96])
+    assert len(test) == 16 and set(test.values()) == {6}  # the 102 test clips: 6 full cycles of 16, then 6 more
     assert len({f["transpose"] for f in a}) == 7 and len({f["velocity"] for f in a}) > 30
-    first = C.sample_factors(100, seed=3)  # the labels of n clips are the first n of more
-    assert [{k: f[k] for k in keys} for f in first] == [{k: f[k] for k in keys} for f in a[:100]]
 
 
 @pytest.mark.parametrize("n", [1, 9, 10, 16, 1024])
@@ -106,37 +126,23 @@ def test_split_fractions(n):
 
 # ---------------------------------------------------------------------------------------------- FluidSynth
 
-def _envelope(x: np.ndarray, hop: int = 500) -> np.ndarray:
-    """Log energy per 1/32 note (500 samples at 16 kHz): two frames per 16th slot."""
-    return np.log(np.mean(x.reshape(-1, hop) ** 2, axis=1) + 1e-10)
-
-
-def _peaks(e: np.ndarray, prominence: float = 0.3) -> int:
-    """Local maxima of an envelope that stand `prominence` above the lowest point within 2 frames on a side."""
-    n = 0
-    for t in range(len(e)):
-        left, right = e[t - 1] if t else -np.inf, e[t + 1] if t + 1 < len(e) else -np.inf
-        if e[t] > left and e[t] >= right and e[t] - max(e[max(t - 2, 0):t + 1].min(), e[t:t + 3].min()) > prominence:
-            n += 1
-    return n
-
-
 @needs_fluidsynth
-def test_rendering_is_deterministic_and_the_rhythm_is_heard():
+def test_rendering_is_deterministic_and_every_articulation_is_heard():
     for instrument in range(4):
-        x = {r: C.render_clip(C.clip_midi(instrument, 0, r, transpose=-3, velocity=90)) for r in (LEGATO, STACCATO,
-                                                                                               SIXTEENTHS)}
+        x = {r: C.render_clip(C.clip_midi(instrument, 0, r, transpose=-3, velocity=90)) for r in range(4)}
         assert all(v.shape == (32000,) and v.dtype == np.float32 and 1e-3 < np.abs(v).max() < 0.9
                    for v in x.values())
         assert np.array_equal(x[LEGATO], C.render_clip(C.clip_midi(instrument, 0, LEGATO, transpose=-3, velocity=90)))
-        notes = {r: v.reshape(4, 4, 2000) for r, v in x.items()}  # note, 16th slot, samples
-        late = {r: float(np.sum(q[:, 2:] ** 2) / np.sum(q[:, :2] ** 2)) for r, q in notes.items()}
-        assert late[STACCATO] < 0.05 * late[LEGATO], (instrument, late)  # a staccato note is silent by its 2nd half
-        env = {r: _envelope(v) for r, v in x.items()}
-        assert 12 <= _peaks(env[SIXTEENTHS]) <= 17 and _peaks(env[LEGATO]) <= 6, instrument
-        mod = {r: np.abs(np.fft.rfft(e - e.mean())) ** 2 for r, e in env.items()}
-        share = {r: float(m[16] / m[1:].sum()) for r, m in mod.items()}  # 16 cycles in 2 s: the 16ths
-        assert share[SIXTEENTHS] > 0.25 and share[LEGATO] < 0.15 and share[STACCATO] < 0.15, (instrument, share)
+        late, dip = {a: [] for a in ARTS}, {a: [] for a in ARTS}
+        for r, v in x.items():
+            e = (v.reshape(8, 4, 1000).astype(np.float64) ** 2).sum(-1)  # note, 1/32 quarter of it
+            for k, art in enumerate(C.clip_articulations(r)):
+                if k or art != "offbeat":  # the first note has nothing before it to compare with
+                    late[art].append((e[k, 2] + e[k, 3]) / (e[k, 0] + e[k, 1]))  # 2nd 16th over 1st
+                dip[art].append(e[k, 1] / e[k, 0])  # after the first 1/32: a half-slot gate has ended
+        assert max(late["staccato"]) < 0.2 and min(late["offbeat"]) > 4, (instrument, late)
+        assert all(0.4 < q < 3 for a in ("legato", "sixteenths") for q in late[a]), (instrument, late)
+        assert np.mean(dip["sixteenths"]) < 0.8 * np.mean(dip["legato"]), (instrument, dip)  # two onsets, not one
 
 
 @needs_fluidsynth
@@ -152,6 +158,8 @@ def test_build_and_load_round_trip(tmp_path):
         assert {k: e[k] for k in f} == f
         assert e["pitches"] == C.clip_pitches(f["melody"], f["transpose"])
         assert e["program"] == C.INSTRUMENTS[f["instrument"]][1] and e["rhythm_name"] == C.RHYTHMS[f["rhythm"]][0]
+        assert e["articulations"] == C.clip_articulations(f["rhythm"])
+        assert e["held_out"] == C.is_held_out(f["instrument"], f["melody"], f["rhythm"]) == (f["split"] == "test")
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no temporary folder left
 
     cs = C.load_clips(out)
@@ -252,7 +260,7 @@ def test_load_reads_a_valid_folder_and_names_the_bad_file(tmp_path):
 def test_registered_with_its_profile_sizes(isolated, monkeypatch):
     assert data.KINDS[:4] == ("notes", "melodies", "songs", "performances") and data.KINDS[4] == "clips"
     assert data.build_params("clips", "smoke") == {"version": data.BUILD_VERSION, "n_clips": 128, "seed": 0,
-                                              "sample_rate": 16000}
+                                              "sample_rate": 16000, "design": 2}
     assert [data.build_params("clips", p)["n_clips"] for p in ("smoke", "cpu", "gpu")] == [128, 1024, 4096]
     _fake_folder(isolated / "mine")
     monkeypatch.setenv("COURSE_CLIPS", str(isolated / "mine"))
@@ -268,7 +276,8 @@ def test_get_clips_builds_the_smoke_set_once(isolated, capsys):
     everything = data.get_clips(profile="smoke")
     assert len(everything) == 128 and "up to date" not in capsys.readouterr().out  # is_built: no build call
     for factor, n in (("instrument", 4), ("melody", 8), ("rhythm", 4)):
-        assert np.bincount(everything.labels[factor].numpy(), minlength=n).tolist() == [128 // n] * n
+        assert np.bincount(everything.labels[factor].numpy(), minlength=n).min() >= 128 // n - 8
+    assert all(m["held_out"] == (m["split"] == "test") for m in everything.meta)
     assert data.build("smoke", ("clips",)) == {"clips": None}
     assert data_cli(["check", str(data.dataset_path("clips", "smoke")), "--kind", "clips"]) == 0
     assert "128 items loaded" in capsys.readouterr().out

@@ -500,3 +500,15 @@ def test_nfe_to_reach_on_power_laws_and_edges():
         Df.nfe_to_reach([4, 2], [1, 1], 0.1)
     with pytest.raises(ValueError, match="equal length"):
         Df.nfe_to_reach([1, 2], [1], 0.1)
+
+
+def test_steps_for_ode_error_picks_the_fewest_steps_within_tolerance():
+    curve = [{"sampler": "heun", "steps": 18, "ode_error": 0.026}, {"sampler": "heun", "steps": 4, "ode_error": 1.4},
+             {"sampler": "euler", "steps": 8, "ode_error": 0.01}, {"sampler": "heun", "steps": 8, "ode_error": 0.19},
+             {"sampler": "heun", "steps": 32, "ode_error": 0.008}]
+    assert Df.steps_for_ode_error(curve, 0.05) == (18, 0.026)  # unsorted input; Euler's rows ignored
+    assert Df.steps_for_ode_error(curve, 0.2) == (8, 0.19)
+    assert Df.steps_for_ode_error(curve, 0.05, sampler="euler") == (8, 0.01)
+    assert Df.steps_for_ode_error(curve, 0.001) is None
+    with pytest.raises(ValueError, match="tol"):
+        Df.steps_for_ode_error(curve, 0.0)

@@ -59,3 +59,22 @@ def test_readme_results_lines_are_short():
     text = (ROOT / "README.md").read_text()
     table = text.split(R.README_START, 1)[1].split(R.README_END, 1)[0]
     assert max(len(line) for line in table.splitlines()) <= 400
+
+
+@pytest.mark.parametrize("path", [p for p in FILES if p.stem == "09"], ids=lambda p: p.parent.name)
+def test_chapter_09_swaps_are_judged_against_the_expected_matrix(path):
+    import numpy as np
+
+    from course_lib import metrics
+    from course_lib.data import clips
+
+    claim = {c["id"]: c for c in json.loads(path.read_text())["claims"]}["swap_matrix"]
+    m = claim["measured"]
+    expected = np.asarray(m["expected"])
+    want = [clips.EXPECTED_LEVEL[f] - 1 for f in clips.FACTORS]
+    assert expected.shape == (3, 3) and expected.argmax(0).tolist() == want and expected.sum() == 3
+    levels = metrics.swap_levels(m["measured"]["multiscale"], want)
+    assert [{k: o[k] for k in ("expected", "level", "match")} for o in levels] == \
+        [{k: o[k] for k in ("expected", "level", "match")} for o in m["levels"]["multiscale"]]
+    n = sum(o["match"] for o in levels)
+    assert claim["verdict"] == R.verdict(n == 3, partly=n > 0)

@@ -363,3 +363,20 @@ def test_timbre_features_float64_and_independent_of_thread_count():
     m64, m32 = A.mel_spectrogram(x.double(), 16000, n_mels=64), A.mel_spectrogram(x, 16000, n_mels=64)
     assert m64.dtype == torch.float64 and m32.dtype == torch.float32
     assert torch.allclose(m64.float(), m32, rtol=1e-4, atol=1e-6)
+
+
+def test_swap_levels_reads_the_level_of_each_factor_against_the_expected_one():
+    diag = [[0.9, 0.1, 0.2], [0.1, 0.8, 0.1], [0.0, 0.2, 0.95]]
+    out = M.swap_levels(diag, [0, 1, 2])
+    assert [o["level"] for o in out] == [0, 1, 2] and all(o["match"] for o in out)
+    assert [round(o["lead"], 6) for o in out] == [0.8, 0.6, 0.75]
+    wrong = M.swap_levels(diag, [1, 0, 2])  # measured diagonal, expected swapped: two misses, negative leads
+    assert [o["match"] for o in wrong] == [False, False, True] and wrong[0]["lead"] == pytest.approx(-0.8)
+    whole = [[0.9, 0.8, 0.9], [0.1, 0.1, 0.1], [0.0, 0.0, 0.1]]  # h1 turns A into B in every respect: no factor alone
+    assert [o["level"] for o in M.swap_levels(whole, [0, 1, 2])] == [None, None, None]
+    close = [[0.6, 0.0, 0.0], [0.4, 0.0, 0.0], [0.0, 0.0, 0.0]]  # 20 points ahead is not clearly
+    assert M.swap_levels(close, [0, 1, 2])[0]["level"] is None
+    with pytest.raises(ValueError, match="one expected level"):
+        M.swap_levels(diag, [0, 1])
+    with pytest.raises(ValueError, match="one expected level"):
+        M.swap_levels(diag, [0, 1, 3])

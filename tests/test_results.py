@@ -210,3 +210,65 @@ def test_spread_is_mean_and_sample_std():
     assert R.spread([0.5], ".2f") == "0.50 (1 seed)"
     with pytest.raises(ValueError, match="no values"):
         R.spread([])
+
+
+def test_reference_findings_reads_the_committed_file_or_none(tmp_path, monkeypatch):
+    import course_lib.context as context
+
+    folder = tmp_path / "notebooks" / "results" / "cpu"
+    folder.mkdir(parents=True)
+    (folder / "08.json").write_text(json.dumps({"chapter": "08", "claims": []}))
+    (folder / "07.json").write_text("{not json")
+    monkeypatch.setattr(context, "repo_root", lambda: tmp_path)
+    assert R.reference_findings(8, "cpu") == {"chapter": "08", "claims": []}
+    assert R.reference_findings("08", "gpu") is None
+    with pytest.raises(ValueError, match=r"07\.json: not valid JSON.*git checkout"):
+        R.reference_findings(7, "cpu")
+
+
+# ------------------------------------------------------------------------------------------------ takeaways
+
+def saved_run(chapter="02"):
+    f = make(chapter=chapter)
+    f.claim("conv_better", PAPER, {"ratio": 0.81234, "per_seed": [0.8, 0.82]}, "inconclusive", why="seeds overlap",
+            summary="conv/FC 0.81")
+    f.claim("layout", "NSynth layout", {"files": 12}, "pass", summary="12 files", kind="check")
+    f.metric("alias_db", -41.25)
+    f.save()
+    return f
+
+
+def test_load_run_reads_what_the_chapter_saved_and_names_the_fix_when_missing(isolated):
+    f = saved_run()
+    run = R.load_run(2, "cpu")
+    assert run["chapter"] == "02" and [c["id"] for c in run["claims"]] == ["conv_better", "layout"]
+    assert run["claims"] == f.to_dict()["claims"]
+    with pytest.raises(FileNotFoundError, match="chapter 03 .*findings cell"):
+        R.load_run("03", "cpu")
+
+
+def test_takeaways_format_each_claim_from_its_own_numbers(isolated):
+    saved_run()
+    run = R.load_run(2, "cpu")
+    text = R.takeaways(run, {"conv_better": "Ratio {measured[ratio]:.2f}, aliasing {metrics[alias_db]:.0f} dB; {why}.",
+                             "layout": lambda c: f"{c['measured']['files'] * 2} halves ({c['verdict']})."})
+    lines = text.splitlines()
+    assert lines[0].startswith("This run: the `cpu` profile on cpu (2 threads), seeds [0, 1, 2]")
+    assert "paper: 1 inconclusive; check: 1 pass" in lines[0]
+    assert lines[2] == f"What the verdicts mean: *inconclusive*: {R.MEANING['inconclusive']}; *pass*: {R.MEANING['pass']}."
+    assert lines[4] == "- **conv_better** (paper, *inconclusive*). Ratio 0.81, aliasing -41 dB; seeds overlap."
+    assert lines[5] == "- **layout** (check, *pass*). 24 halves (pass)."
+    run["claims"][0]["measured"]["ratio"] = 0.5  # the text follows the numbers, not the other way round
+    assert "Ratio 0.50" in R.takeaways(run, {"conv_better": "Ratio {measured[ratio]:.2f}."})
+    default = R.takeaways(run, {})
+    assert default.splitlines()[-1] == "- **layout** (check, *pass*). 12 files."
+
+
+def test_takeaways_refuse_templates_that_would_drift(isolated):
+    saved_run()
+    run = R.load_run(2, "cpu")
+    with pytest.raises(KeyError, match="no claim \\['gone'\\]"):
+        R.takeaways(run, {"gone": "{summary}"})
+    with pytest.raises(KeyError, match="'conv_better' names 'ratio_mean'"):
+        R.takeaways(run, {"conv_better": "{measured[ratio_mean]:.2f}"})
+    assert set(R.MEANING) == {v for vs in R.VERDICTS.values() for v in vs}

@@ -108,7 +108,7 @@ def test_profile_values_and_nested_access():
 
 def test_profiles_grow():
     s, c, g = (sizes.data_sizes(p) for p in sizes.PROFILES)
-    assert s.notes <= 200 and 1000 <= c.notes < g.notes and g.notes >= 20000
+    assert s.notes <= 200 and 1000 <= c.notes < g.notes and g.notes >= 10000  # gpu: sized by bench --plan
     assert s.tunes < c.tunes <= g.tunes and s.clips < c.clips < g.clips
 
 

@@ -1,25 +1,33 @@
-"""The clips dataset: 2-s phrases whose generative factors are known by construction.
+"""The clips dataset: 2-s phrases whose generative factors are known by construction, each on its own time scale.
 
 Chapter 09 asks which level of a hierarchical latent controls what. That can only be measured on data whose
-factors are known, so every clip here is made from three factors, each drawn independently and uniformly,
-acting on three time scales:
+factors are known, so every clip is made from three factors, drawn independently, each changing at its own rate:
 
 * instrument (timbre, constant over the clip): one of INSTRUMENTS, four General MIDI programs of different
-  families (piano, church organ, trumpet, flute: all sustained enough in the course soundfont, TimGM6mb, for
-  the gate patterns to be heard, and all in their real range over the pitches used);
-* melody (the 0.5-s scale): one of MELODIES, eight 4-note contours, quarter notes at 120 bpm, as semitone
+  families (piano, church organ, trumpet, flute), all in their real range over the pitches used;
+* melody (the note rate, 0.25 s): one of MELODIES, eight 8-note contours of eighth notes at 120 bpm, as semitone
   offsets from a base pitch; no contour is a transposition of another (their interval sequences differ);
-* rhythm (the 1/16 scale, 0.125 s): one of RHYTHMS, a gate pattern played inside every melody note:
-  (onset slot, length in slots) on the 16th grid, four slots per note.
+* rhythm (the 16th-note rate, 0.125 s, inside every note): one of RHYTHMS, a sequence of eight ARTICULATIONS, one
+  per note, each splitting its note into two 16th slots (legato, staccato, two 16ths, offbeat). The four rhythms
+  are the same cycle of the four articulations started at a different note, so every rhythm uses every articulation
+  equally often: a rhythm changes between notes and inside them, and its time average says nothing about it.
+
+The scales line up with chapter 09's three latent levels on a 32-frame log-mel (62.5 ms a frame): h1 has 4
+frames of 0.5 s (nothing but the instrument is constant at that scale), h2 8 frames of 0.25 s (one a note), h3
+16 frames of 0.125 s (one a 16th slot). That gives the expected level of each factor, EXPECTED_LEVEL, which the
+chapter writes down before it measures.
 
 Nuisance, so that there are more distinct clips than 4 * 8 * 4 = 128: the base pitch moves by TRANSPOSE
-(-3..3 semitones around BASE_PITCH = 64, so every pitch lies in 61..79, inside the range of all four
-programs) and the velocity is drawn from VELOCITY (70..110). sample_factors never draws the same clip
-twice, and it cycles through seeded shuffles of the 128 combinations, so the factors are exactly balanced
-and, from n = 160 on, every combination is in train (the first round(0.8 n) clips are train, then valid,
-then test).
+(-3..3 semitones around BASE_PITCH = 64, so every pitch lies in 61..79, inside the range of all four programs)
+and the velocity is drawn from VELOCITY (70..110).
 
-Every clip is rendered by FluidSynth with reverb and chorus OFF (the gate patterns stay clean) in a fresh
+Held-out combinations: the 16 (instrument, melody, rhythm) combinations with instrument + melody + rhythm
+divisible by 8 (`is_held_out`) never occur in train or valid; the test split is made of them only. Every single
+value and every pair of values of two factors still occurs in train, so a model that has learned the factors
+separately can reconstruct a test clip; one that memorised whole combinations cannot. sample_factors never
+draws the same clip twice and cycles through seeded shuffles of the combinations of each group (balanced).
+
+Every clip is rendered by FluidSynth with reverb and chorus OFF (the articulations stay clean) in a fresh
 synthesizer: a reused one is not deterministic (measured: a second render of the same MIDI differs by up to
 10 % of the peak at note onsets), so a clip's samples would depend on what was rendered before it. A fresh
 synthesizer costs about 20 ms, the render itself 4 ms.
@@ -28,7 +36,8 @@ Layout of a built folder (written atomically, as one folder)::
 
     <out_dir>/audio/clip_00000.wav   16-bit PCM mono at sample_rate, exactly 2.0 s (32000 samples at 16 kHz)
     <out_dir>/clips.json             [{id, file, split, instrument, melody, rhythm, *_name, program,
-                                       transpose, velocity, pitches, sample_rate, gain, peak}]
+                                       transpose, velocity, pitches, articulations, held_out, sample_rate,
+                                       gain, peak}]
     <out_dir>/build_report.json
 
 `load_clips(path)` reads it back as a ClipSet: the audio as one (N, 32000) tensor, the labels as tensors.
@@ -54,45 +63,53 @@ from .common import BuildReport, DataError, map_in_processes, read_wav
 SAMPLE_RATE = 16000
 SECONDS = 2.0
 N_SAMPLES = 32000  # at SAMPLE_RATE
-TEMPO = 120.0  # bpm: a quarter note (one melody note) lasts 0.5 s
-NOTE_S = 0.5
-SLOTS_PER_NOTE = 4  # the 16th grid inside a quarter note
+TEMPO = 120.0  # bpm: an eighth note (one melody note) lasts 0.25 s
+NOTE_S = 0.25
+SLOTS_PER_NOTE = 2  # the 16th grid inside an eighth note
 SLOT_S = NOTE_S / SLOTS_PER_NOTE  # 0.125 s
-N_NOTES = 4
+N_NOTES = 8
 GAIN = 0.5  # FluidSynth gain: a clip peaks around 0.1-0.2, far from clipping
 HEADROOM_PEAK = 0.9  # a clip whose peak exceeds this is re-rendered at half the gain (reported; never seen)
 BASE_PITCH = 64  # E4
 TRANSPOSE = (-3, 3)  # semitones added to BASE_PITCH, both included
 VELOCITY = (70, 110)  # both included
 
-# (name, General MIDI program). Measured in TimGM6mb: all four sustain through a 0.5-s note (the piano
-# decays to about a third), so legato and staccato differ in every note; flute is used from 60 up only.
+# (name, General MIDI program). Measured in TimGM6mb: all four speak within a 16th and are in range over 61..79
+# (the flute from 60 up only).
 INSTRUMENTS = (("piano", 0), ("organ", 19), ("trumpet", 56), ("flute", 73))
-# (name, semitone offsets of the four notes from the base pitch); pairwise distinct interval sequences
+# (name, semitone offsets of the eight notes from the base pitch); pairwise distinct interval sequences, 0..12
 MELODIES = (
-    ("rise", (0, 4, 7, 12)),
-    ("fall", (12, 7, 4, 0)),
-    ("arch", (0, 7, 12, 7)),
-    ("valley", (12, 4, 0, 4)),
-    ("step up", (0, 2, 4, 5)),
-    ("step down", (5, 4, 2, 0)),
-    ("zigzag", (0, 7, 2, 9)),
-    ("repeated", (7, 7, 0, 0)),
+    ("rise", (0, 2, 4, 5, 7, 9, 11, 12)),
+    ("fall", (12, 11, 9, 7, 5, 4, 2, 0)),
+    ("arch", (0, 4, 7, 12, 12, 7, 4, 0)),
+    ("valley", (12, 7, 4, 0, 0, 4, 7, 12)),
+    ("zigzag", (0, 7, 2, 9, 4, 11, 5, 12)),
+    ("waves", (0, 4, 2, 5, 4, 7, 5, 9)),
+    ("repeated", (7, 7, 7, 7, 0, 0, 0, 0)),
+    ("leaps", (0, 12, 2, 10, 4, 9, 5, 7)),
 )
-# (name, ((onset slot, length in slots), ...)) played inside every note; slots of 0.125 s. The 16ths are
-# half-slot gates (not 0.75): with the release tails the 0.75 gates leave only ~0.8 nats of dip between
-# notes in a 32-frame log-mel, half-slot gates about twice that.
-RHYTHMS = (
-    ("legato", ((0, 4.0),)),
+# (name, ((onset slot, length in slots), ...)) inside one eighth note; slots of 0.125 s. Short notes are
+# half-slot gates: with the instruments' release tails a longer gate leaves too small a dip to be seen at 62.5 ms.
+ARTICULATIONS = (
+    ("legato", ((0, 2.0),)),
     ("staccato", ((0, 0.5),)),
-    ("sixteenths", ((0, 0.5), (1, 0.5), (2, 0.5), (3, 0.5))),
-    ("dotted", ((0, 1.5), (3, 0.75))),
+    ("sixteenths", ((0, 0.5), (1, 0.5))),
+    ("offbeat", ((1, 0.5),)),
 )
+# (name, articulation index of each of the eight notes): one cycle through the articulations, started at note
+# k of it for rhythm k, so the rhythms differ at every note and each holds every articulation twice
+RHYTHMS = tuple((f"cycle from {ARTICULATIONS[r][0]}", tuple((r + k) % len(ARTICULATIONS) for k in range(N_NOTES)))
+                for r in range(len(ARTICULATIONS)))
 FACTORS = ("instrument", "melody", "rhythm")
 FACTOR_CLASSES = {"instrument": [n for n, _ in INSTRUMENTS], "melody": [n for n, _ in MELODIES],
                   "rhythm": [n for n, _ in RHYTHMS]}
 _TABLES = {"instrument": INSTRUMENTS, "melody": MELODIES, "rhythm": RHYTHMS}
 N_COMBINATIONS = len(INSTRUMENTS) * len(MELODIES) * len(RHYTHMS)  # 128
+HOLD_OUT_MODULUS = 8  # a combination is held out when instrument + melody + rhythm is divisible by this
+# the latent level (1 = coarsest, 0.5-s frames; 2: 0.25 s; 3: 0.125 s) whose frame rate matches each factor's scale
+EXPECTED_LEVEL = {"instrument": 1, "melody": 2, "rhythm": 3}
+TIME_SCALE = {"instrument": "the whole clip (2 s)", "melody": "one note (0.25 s)",
+              "rhythm": "one 16th slot (0.125 s), articulation drawn per note"}
 N_DISTINCT = N_COMBINATIONS * (TRANSPOSE[1] - TRANSPOSE[0] + 1) * (VELOCITY[1] - VELOCITY[0] + 1)
 SPLIT_FRACTIONS = {"train": 0.8, "valid": 0.1, "test": 0.1}
 INDEX = "clips.json"
@@ -112,11 +129,16 @@ def clip_pitches(melody: int, transpose: int = 0) -> list[int]:
     return [BASE_PITCH + int(transpose) + o for o in offsets]
 
 
-def clip_midi(instrument: int, melody: int, rhythm: int, transpose: int = 0, velocity: int = 90):
-    """One clip as a PrettyMIDI (tempo 120, one instrument): 4 melody notes, each cut by the gate pattern.
+def clip_articulations(rhythm: int) -> list[str]:
+    """The articulation name of each of the eight notes of a rhythm."""
+    return [ARTICULATIONS[a][0] for a in RHYTHMS[_check_index("rhythm", rhythm)][1]]
 
-    Pure (no FluidSynth). Note k of the contour sounds at k * 0.5 s + slot * 0.125 s for every (slot, gate)
-    of the rhythm and lasts gate * 0.125 s, so a clip holds 4 * len(pattern) notes, all within 2.0 s.
+
+def clip_midi(instrument: int, melody: int, rhythm: int, transpose: int = 0, velocity: int = 90):
+    """One clip as a PrettyMIDI (tempo 120, one instrument): 8 melody notes, each played with its articulation.
+
+    Pure (no FluidSynth). Note k of the contour, articulation a = RHYTHMS[rhythm][1][k], sounds at
+    k * 0.25 s + slot * 0.125 s for every (slot, gate) of ARTICULATIONS[a] and lasts gate * 0.125 s.
     ValueError for an index outside its range, a velocity outside 1..127 or a pitch outside 0..127.
     """
     import pretty_midi
@@ -130,8 +152,8 @@ def clip_midi(instrument: int, melody: int, rhythm: int, transpose: int = 0, vel
     name, program = INSTRUMENTS[instrument]
     pm = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=TEMPO)
     inst = pretty_midi.Instrument(program=program, name=f"clip/{name}")
-    for k, pitch in enumerate(pitches):
-        for slot, gate in RHYTHMS[rhythm][1]:
+    for k, (pitch, art) in enumerate(zip(pitches, RHYTHMS[rhythm][1])):
+        for slot, gate in ARTICULATIONS[art][1]:
             start = k * NOTE_S + slot * SLOT_S
             inst.notes.append(pretty_midi.Note(velocity=int(velocity), pitch=int(pitch), start=start,
                                                end=start + gate * SLOT_S))
@@ -159,24 +181,35 @@ def split_counts(n: int) -> dict[str, int]:
     return {"train": n - n_valid - n_test, "valid": n_valid, "test": n_test}
 
 
+def is_held_out(instrument: int, melody: int, rhythm: int) -> bool:
+    """Whether a combination is kept out of train and valid (instrument + melody + rhythm divisible by 8)."""
+    return (int(instrument) + int(melody) + int(rhythm)) % HOLD_OUT_MODULUS == 0
+
+
 def sample_factors(n: int, seed: int) -> list[dict]:
     """Labels of n distinct clips: {instrument, melody, rhythm, transpose, velocity, split}; seeded.
 
-    The (instrument, melody, rhythm) combinations come from seeded shuffles of all 128, one after another
-    (balanced factors); transpose and velocity are uniform, redrawn when the clip was already drawn. The
-    first n - 2 * round(0.1 n) clips are train, then valid, then test, so train holds every combination
-    once it has 128 clips or more (n >= 160). The labels of n clips are the first n of n + 1.
+    Train and valid (the first n - round(0.1 n) clips, train first) cycle through seeded shuffles of the 112
+    combinations that are not held out, the test split through shuffles of the 16 held-out ones, so the factors
+    are balanced within each group and no test combination is ever in train or valid. Transpose and velocity
+    are uniform, redrawn when the clip was already drawn.
     """
     n = int(n)
     if not 1 <= n <= N_DISTINCT:
         raise ValueError(f"n must be in 1..{N_DISTINCT} (the number of distinct clips), got {n}")
     combos = list(itertools.product(range(len(INSTRUMENTS)), range(len(MELODIES)), range(len(RHYTHMS))))
+    groups = {False: [c for c in combos if not is_held_out(*c)], True: [c for c in combos if is_held_out(*c)]}
     order_rng, nuisance_rng = np.random.default_rng([int(seed), 0]), np.random.default_rng([int(seed), 1])
-    order: list[tuple[int, int, int]] = []
-    while len(order) < n:
-        order += [combos[i] for i in order_rng.permutation(len(combos)).tolist()]
     counts = split_counts(n)
     splits = [s for s in SPLITS for _ in range(counts[s])]
+
+    def cycle(group: list, k: int) -> list:
+        order: list = []
+        while len(order) < k:
+            order += [group[i] for i in order_rng.permutation(len(group)).tolist()]
+        return order[:k]
+
+    order = cycle(groups[False], counts["train"] + counts["valid"]) + cycle(groups[True], counts["test"])
     seen: set[tuple[int, ...]] = set()
     out = []
     for k in range(n):
@@ -211,7 +244,8 @@ def _make_clip(task: dict) -> dict:
         entry[factor] = f[factor]
         entry[f"{factor}_name"] = FACTOR_CLASSES[factor][f[factor]]
     entry.update(program=INSTRUMENTS[f["instrument"]][1], transpose=f["transpose"], velocity=f["velocity"],
-                 pitches=clip_pitches(f["melody"], f["transpose"]), sample_rate=sr, gain=gain,
+                 pitches=clip_pitches(f["melody"], f["transpose"]), articulations=clip_articulations(f["rhythm"]),
+                 held_out=is_held_out(f["instrument"], f["melody"], f["rhythm"]), sample_rate=sr, gain=gain,
                  peak=round(float(np.abs(x).max()), 4), _fixes=fixes)
     return entry
 
@@ -362,5 +396,6 @@ def load_clips(path: str | os.PathLike | None = None, split: str | None = None, 
     return ClipSet(audio, labels, meta, sr_want, report, root)
 
 
-__all__ = ["ClipSet", "FACTORS", "FACTOR_CLASSES", "INSTRUMENTS", "MELODIES", "RHYTHMS", "build_clips", "clip_midi",
-           "clip_pitches", "load_clips", "render_clip", "sample_factors", "split_counts"]
+__all__ = ["ARTICULATIONS", "ClipSet", "EXPECTED_LEVEL", "FACTORS", "FACTOR_CLASSES", "INSTRUMENTS", "MELODIES", "RHYTHMS",
+           "build_clips", "clip_articulations", "clip_midi", "clip_pitches", "is_held_out", "load_clips", "render_clip",
+           "sample_factors", "split_counts"]
