@@ -87,16 +87,10 @@ def test_run_notebook_kernel_is_quiet(tmp_path, capfd):
     assert nbformat.read(tmp_path / "out" / "12_quiet.ipynb", as_version=4).cells[0].outputs[0]["text"] == "42\n"
 
 
-# chapter 09 is being rewritten on another branch; stamped when it is merged: python -m course_lib.course colab --only 09
-COLAB_PENDING = {"09_hierarchical_diffusion.ipynb"}
-
-
 def test_every_notebook_opens_with_the_colab_badge_and_setup_cell():
     stale = [p.name for p in course.stamp_colab(check=True)]
-    assert set(stale) <= COLAB_PENDING, f"run: python -m course_lib.course colab  (stale: {stale})"
+    assert not stale, f"run: python -m course_lib.course colab  (stale: {stale})"
     for path in NOTEBOOKS:
-        if path.name in COLAB_PENDING:
-            continue
         nb = nbformat.read(path, as_version=4)
         badge, setup = nb.cells[0], nb.cells[1]
         assert course.colab_url(path.name) in badge.source and badge.source.count("colab-badge.svg") == 1
