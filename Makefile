@@ -11,11 +11,12 @@ PROFILE_ARG := $(if $(PROFILE),--profile $(PROFILE),)
 # nbval executes every notebook in the smoke profile; cells get at most this many seconds each.
 CELL_TIMEOUT ?= 600
 
-.PHONY: help setup fluidsynth test course data report reference bench bundle lab clean
+.PHONY: help setup fluidsynth browser test course book data report reference bench bundle lab clean
 
 help:
 	@echo "make test     set up if needed, build smoke data, run unit tests and every notebook (nbval, smoke)"
 	@echo "make course   set up if needed, build data, run every notebook (PROFILE=smoke|cpu|gpu), write build/report.md"
+	@echo "make book     the executed notebooks of the last 'make course' as an HTML book: build/book/index.html"
 	@echo "make data     build the offline datasets for PROFILE into data/ (or \$$COURSE_DATA)"
 	@echo "make report   rebuild build/report.md|html and the README results table"
 	@echo "make reference PROFILE=cpu   copy build/results/<profile>/*.json into notebooks/results/<profile>/"
@@ -45,16 +46,27 @@ fluidsynth:
 	  else echo "FluidSynth is missing and I may not install it. Run:  sudo apt-get install -y libfluidsynth3   then run make again."; exit 1; fi; \
 	else echo "FluidSynth is missing. Install it (conda install -c conda-forge fluidsynth | brew install fluid-synth) and run make again."; exit 1; fi
 
+# Chromium renders a page of the book in tests/test_book.py. Installed on Debian/Ubuntu when we may (root);
+# otherwise that one test is skipped and says why.
+browser:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then exit 0; fi; \
+	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then echo "Installing chromium (apt-get) for the book's browser test..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || echo "chromium not installed: the browser test will be skipped"; \
+	else echo "No chromium (and not root): the book's browser test will be skipped. To run it: sudo apt-get install -y chromium"; fi
+
 data: setup
 	$(PY) -m course_lib.data build $(PROFILE_ARG)
 
-test: setup
+test: setup browser
 	$(PY) -m course_lib.data build --profile smoke --quiet
 	COURSE_PROFILE=smoke COURSE_STATIC=1 MPLBACKEND=Agg PYTHONHASHSEED=0 $(PY) -m pytest tests notebooks \
 	  --nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider -q
 
 course: data
 	COURSE_STATIC=1 $(PY) -m course_lib.course run $(PROFILE_ARG)
+
+book: setup
+	$(PY) -m course_lib.course book $(PROFILE_ARG)
 
 report: setup
 	$(PY) -m course_lib.course report $(PROFILE_ARG)

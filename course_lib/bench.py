@@ -274,9 +274,11 @@ def roofline(counts: dict[str, int], peaks: dict[str, Any], mixed: bool) -> dict
             "bound_by": None if bound is None else ("compute" if bound == compute_s else "memory")}
 
 
-def train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, loss: Callable, device: torch.device,
-               dtype: torch.dtype = torch.bfloat16) -> None:
-    """One training step: loss under autocast on CUDA (fp32 elsewhere), backward, optimiser step."""
+def train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, device: torch.device,
+               loss: Callable | None = None, dtype: torch.dtype = torch.bfloat16) -> None:
+    """One training step: loss (default: an autoencoder's MSE to its input) under autocast on CUDA (fp32
+    elsewhere), backward, optimiser step."""
+    loss = _ae_loss if loss is None else loss
     with torch.autocast("cuda", dtype=dtype, enabled=device.type == "cuda"):
         value = loss(model, x)
     opt.zero_grad(set_to_none=True)
@@ -301,7 +303,7 @@ def bench_model(case: Case, device: torch.device, peaks: dict[str, Any] | None, 
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
-    times = time_steps(lambda: train_step(net, opt, batch_of(), case.loss, device, dtype), device, warmup, steps,
+    times = time_steps(lambda: train_step(net, opt, batch_of(), device, case.loss, dtype), device, warmup, steps,
                        repeats)
     t = statistics.median(times)
     roof = roofline(count_step(case), peaks or {}, mixed=device.type == "cuda")
@@ -363,7 +365,7 @@ def fast_vs_per_item(profile: str, device: torch.device, n_notes: int, repeats: 
         order = torch.randperm(n_notes, generator=g).to(device)
         for i in range(0, steps * batch, batch):
             x = audio.spectral_features(on_device.index_select(0, order[i:i + batch]), kind, n_fft, hop)
-            train_step(model, opt, x, case.loss, device)
+            train_step(model, opt, x, device, case.loss)
 
     out = {"model": case.name, "notes": steps * batch, "batch": batch, "input_shape": list(case.shape),
            "fast_notes_per_s": steps * batch / statistics.median(time_steps(fast_epoch, device, 1, 1, repeats))}
@@ -377,7 +379,7 @@ def fast_vs_per_item(profile: str, device: torch.device, n_notes: int, repeats: 
 
             def per_item_epoch() -> None:
                 for x in loader:
-                    train_step(model, opt, x.to(device, non_blocking=True), case.loss, device)
+                    train_step(model, opt, x.to(device, non_blocking=True), device, case.loss)
 
             rate = steps * batch / statistics.median(time_steps(per_item_epoch, device, 1, 1, repeats))
             out[f"wav_per_item_workers_{w}_notes_per_s"] = rate

@@ -3,6 +3,8 @@
     python -m course_lib.course run [--profile cpu] [--only 00 01]
     python -m course_lib.course report [--profile cpu]
     python -m course_lib.course reference --profile cpu
+    python -m course_lib.course colab [--check]      stamp (or check) the Colab badge and setup cell of every notebook
+    python -m course_lib.course book [--profile cpu] the executed notebooks as a browsable HTML book in build/book
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from .context import build_root, repo_root
 from .sizes import profile_name
@@ -179,6 +182,19 @@ def notebook_paths(only: list[str] | None = None) -> list[Path]:
     return paths
 
 
+def _kernel_manager():
+    """A kernel manager on local IPC sockets where the OS has them: no TCP port, so the kernel does not warn about
+    plain-text TCP in every run (and nothing listens on the network); TCP elsewhere (Windows)."""
+    import tempfile
+
+    from jupyter_client.manager import KernelManager
+
+    if os.name != "posix":
+        return KernelManager(kernel_name="python3")
+    sock_dir = Path(tempfile.mkdtemp(prefix="course-kernel-"))
+    return KernelManager(kernel_name="python3", transport="ipc", ip=str(sock_dir / "kernel"))
+
+
 def run_notebook(path: Path, profile: str, out_dir: Path, timeout: int = 1800) -> tuple[bool, float, str]:
     """Execute one notebook in `profile`; save the executed copy in out_dir; (ok, seconds, error)."""
     import nbformat
@@ -187,7 +203,7 @@ def run_notebook(path: Path, profile: str, out_dir: Path, timeout: int = 1800) -
 
     nb = nbformat.read(path, as_version=4)
     os.environ["COURSE_PROFILE"] = profile  # the kernel inherits the environment
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", km=_kernel_manager(),
                             resources={"metadata": {"path": str(path.parent)}})
     t0 = time.perf_counter()
     ok, err = True, ""
@@ -258,16 +274,90 @@ def reference(profile: str | None = None) -> list[Path]:
     return copied
 
 
+COLAB_BADGE_ID, COLAB_SETUP_ID = "colab-badge", "colab-setup"
+
+
+def repository() -> tuple[str, str]:
+    """(URL, branch) of the course repository, configured once in pyproject.toml's [tool.course]."""
+    import tomllib
+
+    conf = tomllib.loads((repo_root() / "pyproject.toml").read_text())["tool"]["course"]
+    url = conf["repository"].rstrip("/").removesuffix(".git")
+    if not url.startswith("https://github.com/") or url.count("/") != 4:
+        raise ValueError(f"[tool.course] repository must look like https://github.com/ORG/REPO, got {url!r}")
+    return url, conf.get("branch", "main")
+
+
+def colab_url(notebook: str) -> str:
+    """The Colab address that opens notebooks/<notebook> straight from the configured GitHub repository."""
+    url, branch = repository()
+    return f"https://colab.research.google.com/github/{url.removeprefix('https://github.com/')}/blob/{branch}/notebooks/{notebook}"
+
+
+def colab_cells(notebook: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The two cells stamped at the top of a notebook: an "Open in Colab" badge and Colab's setup cell."""
+    url, branch = repository()
+    badge = (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(notebook)})"
+             "  \n*Run it in Colab: the first code cell installs the course there (elsewhere it does nothing).*")
+    setup = f"""# Colab only: install the course when course_lib is missing (clone, pip, FluidSynth). Does nothing elsewhere.
+import importlib.util, os, subprocess, sys
+
+if "google.colab" in sys.modules and importlib.util.find_spec("course_lib") is None:
+    subprocess.run(["git", "clone", "--depth", "1", "--branch", "{branch}", "{url}", "/content/course"], check=True)
+    subprocess.run("apt-get update -qq && apt-get install -y -qq libfluidsynth3", shell=True, check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/course"], check=True)
+    sys.path.insert(0, "/content/course")
+    os.chdir("/content/course/notebooks")
+    print("course installed; build its data with: !cd /content/course && python -m course_lib.data build")"""
+    lines = lambda text: text.splitlines(keepends=True)  # noqa: E731  (notebooks store sources as lines)
+    return ({"cell_type": "markdown", "id": COLAB_BADGE_ID, "metadata": {"tags": [COLAB_BADGE_ID]},
+             "source": lines(badge)},
+            {"cell_type": "code", "execution_count": None, "id": COLAB_SETUP_ID,
+             "metadata": {"tags": [COLAB_SETUP_ID]}, "outputs": [], "source": lines(setup)})
+
+
+def stamp_colab(paths: list[Path] | None = None, check: bool = False) -> list[Path]:
+    """Put (or refresh) the Colab badge and setup cell at the top of each notebook; the paths changed (or stale).
+
+    Idempotent: cells are found by their ids and replaced; nothing else in the notebook changes.
+    With check=True nothing is written: the result names the notebooks that need stamping.
+    """
+    import json
+
+    changed = []
+    for path in paths or notebook_paths():
+        text = path.read_text()
+        nb = json.loads(text)
+        cells = [c for c in nb["cells"] if c.get("id") not in (COLAB_BADGE_ID, COLAB_SETUP_ID)]
+        nb["cells"] = [*colab_cells(path.name), *cells]
+        new = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+        if new != text:
+            changed.append(path)
+            if not check:
+                path.write_text(new)
+    return changed
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: run | report | reference."""
     ap = argparse.ArgumentParser(prog="python -m course_lib.course", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["run", "report", "reference"])
+    ap.add_argument("command", choices=["run", "report", "reference", "colab", "book"])
+    ap.add_argument("--check", action="store_true", help="colab: only list the notebooks that need stamping")
     ap.add_argument("--profile", choices=["smoke", "cpu", "gpu"], default=None)
     ap.add_argument("--only", nargs="*", help="chapter numbers, e.g. --only 00 01")
     a = ap.parse_args(argv)
     if a.command == "run":
         return run(a.profile, a.only)
+    if a.command == "colab":
+        paths = stamp_colab(notebook_paths(a.only), check=a.check)
+        print(("Need stamping: " if a.check else "Stamped: ") + (", ".join(p.name for p in paths) or "none"))
+        return 1 if a.check and paths else 0
+    if a.command == "book":
+        from .book import build_book
+
+        print(f"Book: {build_book(a.profile)}")
+        return 0
     if a.command == "report":
         report(a.profile)
         return 0

@@ -336,6 +336,30 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = None) -> dict[s
                               f"Delete it (rm '{path}') or retrain with resume=False.") from None
 
 
+def summary_line(hist: History, seconds: float | None = None) -> str:
+    """One line for a finished run: epochs, time, the best monitored value and where training stopped."""
+    took = f" in {seconds:.0f} s" if seconds is not None else ""
+    line = f"{hist.epochs_run} epochs{took}; best {hist.monitor} {hist.best_value:.4g} at epoch {hist.best_epoch}"
+    last = hist.records[-1].get(hist.monitor) if hist.records else None
+    if last is not None and hist.best_epoch != hist.records[-1]["epoch"]:
+        line += f" (last {last:.4g})"
+    return line + ("; stopped early" if hist.stopped_early else "")
+
+
+def show_loss(hist: History) -> None:
+    """A small plot of training (and validation) loss against epoch, shown at once; returns nothing."""
+    import matplotlib.pyplot as plt
+
+    from .plots import history
+
+    fig, ax = plt.subplots(figsize=(5.5, 2.4))
+    history(hist, keys=[k for k in ("train_loss", "val_loss") if hist.series(k)], ax=ax,
+            logy=min(hist.series("train_loss") or [1.0]) > 0)
+    fig.tight_layout()
+    plt.show()
+    plt.close(fig)
+
+
 def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence[torch.Tensor],
           val_data: torch.Tensor | Sequence[torch.Tensor] | None = None, *, epochs: int, batch_size: int,
           lr: float = 1e-3, weight_decay: float = 0.0, optimizer: str | torch.optim.Optimizer = "adam",
@@ -353,7 +377,9 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
     with `patience` epochs; `checkpoint` (a path) saves after every epoch atomically and a second run
     with resume=True continues where the first stopped (or returns at once if it had finished).
     scheduler: None, 'plateau' (ReduceLROnPlateau, patience 3, factor 0.5) or a callable optimizer -> scheduler.
-    log_epochs(epoch) -> bool chooses which epochs print a line (new bests always print).
+    progress: a live progress line while training (left out under COURSE_STATIC=1, where it would only clutter an
+    executed notebook) and one summary line at the end. log_epochs: given (any function of the epoch, kept for
+    older calls), the end also shows a plot of the training and validation loss; no per-epoch lines are printed.
     checkpoint_every_s: save at most this often (0 = every epoch); the last epoch is always saved. Large models
     on a GPU want a few minutes: a checkpoint holds the weights, the best weights and the optimiser state.
     fingerprint: a string describing settings and data; a checkpoint saved under another fingerprint is ignored
@@ -424,10 +450,11 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
             print(f"Resumed from {ckpt} after epoch {saved['epoch']}: {done}.")
     gen = torch.Generator().manual_seed(seed)
     bar = None
-    if progress and start_epoch < epochs:
+    if progress and start_epoch < epochs and os.environ.get("COURSE_STATIC", "") in ("", "0"):
         from tqdm.auto import tqdm
 
         bar = tqdm(total=epochs, initial=start_epoch, desc="epochs", unit="ep")
+    t_start = time.perf_counter()
     model.train()
     epoch = start_epoch
     last_save = time.perf_counter()
@@ -496,15 +523,16 @@ def train(model: nn.Module, loss_fn: LossFn, train_data: torch.Tensor | Sequence
             on_epoch_end(epoch, rec, model)
         if bar is not None:
             bar.update(1)
-            bar.set_postfix({k: f"{rec[k]:.4g}" for k in ("train_loss", mon_key) if k in rec})
-        if progress and log_epochs is not None and (improved or log_epochs(epoch)):
-            shown = "  ".join(f"{k} {v:.4g}" for k, v in rec.items() if k not in ("epoch", "best"))
-            msg = f"epoch {epoch:4d}  {shown}{'  *best*' if improved else ''}"
-            bar.write(msg) if bar is not None else print(msg)
+            bar.set_postfix({**{k: f"{rec[k]:.4g}" for k in ("train_loss", mon_key) if k in rec},
+                             "best": f"{hist.best_value:.4g} @ {hist.best_epoch}"})
         if stop:
             break
     if bar is not None:
         bar.close()
+    if progress and start_epoch < epochs and hist.records:
+        print(summary_line(hist, time.perf_counter() - t_start))
+        if log_epochs is not None:
+            show_loss(hist)
     if restore_best and best_state is not None:
         model.load_state_dict(best_state)
     model.eval()

@@ -19,10 +19,11 @@ def interactive_enabled() -> bool:
 
 
 def explorer(draw: Callable[..., Any], controls: dict[str, Sequence[Any]], static: Sequence[dict[str, Any]],
-             title: str | None = None):
+             title: str | None = None) -> None:
     """Call draw(**kw) for each static setting (a grid for the report); add sliders when interactive.
 
-    controls maps a keyword to the values its slider or dropdown offers.
+    controls maps a keyword to the values its slider or dropdown offers. It displays itself and returns None, so a
+    cell that ends with it shows no stray repr (the static figure stays pyplot's current figure).
 
     Notebook: 03_spectrogram_autoencoders
     """
@@ -35,7 +36,7 @@ def explorer(draw: Callable[..., Any], controls: dict[str, Sequence[Any]], stati
     fig.tight_layout()
     plt.show()
     if not interactive_enabled():
-        return fig
+        return None
     import ipywidgets as w
     from IPython.display import display
 
@@ -50,10 +51,11 @@ def explorer(draw: Callable[..., Any], controls: dict[str, Sequence[Any]], stati
                                                                               value=static[0].get(k, v[0]))
                for k, v in controls.items()}
     display(w.interactive(_one, **sliders))
-    return fig
+    plt.figure(fig.number)  # the static grid stays the current figure
+    return None
 
 
-def stft_explorer(x: Any, sr: int, static: Sequence[dict[str, Any]] | None = None):
+def stft_explorer(x: Any, sr: int, static: Sequence[dict[str, Any]] | None = None) -> None:
     """Explore n_fft, hop, window and mel bins on one sound. Notebook: 01_audio_and_midi."""
     import torch
 

@@ -39,7 +39,7 @@ def test_notebooks_follow_the_course_conventions():
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)
-        code = [c.source for c in nb.cells if c.cell_type == "code"]
+        code = [c.source for c in nb.cells if c.cell_type == "code" and c.get("id") != course.COLAB_SETUP_ID]
         assert f"course_lib.setup(chapter={int(path.name[:2])})" in code[0], f"{path.name}: first code cell must call setup"
         assert any("findings.save()" in c for c in code), f"{path.name}: no Findings saved"
         n_checks = sum("exercises.check_" in c and "assert" not in c for c in code)
@@ -140,6 +140,73 @@ def test_every_chapter_has_an_open_ended_exercise_with_a_discussion(path):
     assert discussion and len(discussion[0].split()) > 150, f"{path.name}: {exercise} has no worked discussion"
 
 
+def test_run_notebook_kernel_is_quiet(tmp_path, capfd):
+    nb = new_notebook(cells=[new_code_cell("print(6 * 7)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "12_quiet.ipynb")
+    ok, _, _ = course.run_notebook(tmp_path / "12_quiet.ipynb", "smoke", tmp_path / "out", timeout=120)
+    captured = capfd.readouterr()
+    assert ok and "without encryption" not in captured.err + captured.out
+    assert nbformat.read(tmp_path / "out" / "12_quiet.ipynb", as_version=4).cells[0].outputs[0]["text"] == "42\n"
+
+
+def test_every_notebook_opens_with_the_colab_badge_and_setup_cell():
+    stale = [p.name for p in course.stamp_colab(check=True)]
+    assert not stale, f"run: python -m course_lib.course colab  (stale: {stale})"
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        badge, setup = nb.cells[0], nb.cells[1]
+        assert course.colab_url(path.name) in badge.source and badge.source.count("colab-badge.svg") == 1
+        assert setup.cell_type == "code" and '"google.colab" in sys.modules' in setup.source
+        assert "find_spec(\"course_lib\") is None" in setup.source and "libfluidsynth3" in setup.source
+        assert nb.cells[2].cell_type == "markdown" and nb.cells[2].source.startswith("# ")  # the title comes next
+
+
+def test_colab_setup_cell_installs_only_in_colab_without_course_lib(monkeypatch, tmp_path):
+    import importlib.util
+    import subprocess
+    import sys
+    import types
+
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(cmd))
+    monkeypatch.setattr("os.chdir", lambda p: calls.append(["chdir", p]))
+    cell = "".join(course.colab_cells("00_start_here.ipynb")[1]["source"])
+    exec(cell, {})  # here: not Colab
+    assert calls == []
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    exec(cell, {})  # Colab, but course_lib is importable: nothing to do
+    assert calls == []
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "course_lib" else real(n, *a))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    exec(cell, {})
+    assert calls[0][:2] == ["git", "clone"] and "libfluidsynth3" in calls[1]
+    assert calls[2][1:5] == ["-m", "pip", "install", "-q"] and calls[3] == ["chdir", "/content/course/notebooks"]
+
+
+def test_stamp_colab_is_idempotent_and_follows_the_configured_repository(tmp_path, monkeypatch):
+    nb = new_notebook(cells=[new_markdown_cell("# 10 title"), new_code_cell("x = 1")])
+    path = tmp_path / "10_t.ipynb"
+    nbformat.write(nb, path)
+    assert course.stamp_colab([path]) == [path] and course.stamp_colab([path]) == []
+    stamped = nbformat.read(path, as_version=4)
+    assert [c.get("id") for c in stamped.cells[:2]] == [course.COLAB_BADGE_ID, course.COLAB_SETUP_ID]
+    assert [c.source for c in stamped.cells[2:]] == ["# 10 title", "x = 1"]
+    monkeypatch.setattr(course, "repository", lambda: ("https://github.com/someone/fork", "dev"))
+    assert course.stamp_colab([path], check=True) == [path]
+    course.stamp_colab([path])
+    again = nbformat.read(path, as_version=4)
+    assert len(again.cells) == 4 and "github/someone/fork/blob/dev/notebooks/10_t.ipynb" in again.cells[0].source
+    assert '"--branch", "dev", "https://github.com/someone/fork"' in again.cells[1].source
+
+
+def test_repository_is_configured_once():
+    url, branch = course.repository()
+    assert url.startswith("https://github.com/") and branch
+    assert course.colab_url("05_kl_annealing.ipynb").endswith(f"/blob/{branch}/notebooks/05_kl_annealing.ipynb")
+
+
 # ------------------------------------------------------------------------------------------------ map, notation, time
 
 def _block(text: str, name: str) -> str:
@@ -221,12 +288,13 @@ MENTION = re.compile(r"`([a-z0-9_]+)`(?:, `[a-z0-9_]+`)*(?:,? and `[a-z0-9_]+`)?
 
 @pytest.mark.parametrize("path", FRAMED, ids=[p.stem for p in FRAMED])
 def test_chapter_opens_with_goals_prerequisites_and_time(path):
-    nb = nbformat.read(path, as_version=4)
-    first = nb.cells[0].source
+    cells = [c for c in nbformat.read(path, as_version=4).cells  # after the Colab badge and setup cell
+             if c.get("id") not in (course.COLAB_BADGE_ID, course.COLAB_SETUP_ID)]
+    first = cells[0].source
     goals = first.split("**Learning goals**", 1)[1].split("**Prerequisites.**", 1)[0]
     assert 3 <= sum(line.startswith("- ") for line in goals.splitlines()) <= 5, "3-5 learning goals"
     assert re.search(r"\*\*Prerequisites\.\*\* .*chapter \d\d", first, re.I), "prerequisites name the chapters"
-    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    code = [c.source for c in cells if c.cell_type == "code"]
     assert f"time_note({int(path.name[:2])})" in code[1], "the cell after the setup shows the chapter's time"
 
 

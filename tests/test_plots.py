@@ -31,6 +31,7 @@ def test_listen_pairs_a_plot_with_a_player():
     data = audio.data  # WAV bytes: 44-byte header + 16-bit samples, clipped to max_seconds
     assert len(data) == 44 + 2 * SR
     plt.close(fig)
+    assert plots.listen(tone(0.5), SR) is None
 
 
 def test_player_keeps_loudness():
@@ -57,7 +58,8 @@ def test_piano_roll_and_curves():
 def test_stft_explorer_static_fallback(monkeypatch):
     monkeypatch.setenv("COURSE_STATIC", "1")
     assert not widgets.interactive_enabled()
-    fig = widgets.stft_explorer(tone(0.5).numpy(), SR)
+    assert widgets.stft_explorer(tone(0.5).numpy(), SR) is None  # displays itself: no repr under the cell
+    fig = plt.gcf()
     assert len(fig.axes) == 4 and all(ax.get_images() for ax in fig.axes)
     plt.close("all")
 
@@ -65,3 +67,66 @@ def test_stft_explorer_static_fallback(monkeypatch):
 def test_widgets_enabled_outside_ci(monkeypatch):
     monkeypatch.delenv("COURSE_STATIC", raising=False)
     assert widgets.interactive_enabled()
+
+
+def test_model_diagram_shapes_match_a_forward_pass_and_follow_the_model():
+    from course_lib.models import unet1d
+
+    net = unet1d.UNet1d(4, (8, 16), emb_dim=16, groups=4)
+    x, c = torch.randn(3, 4, 32), torch.rand(3)
+    seen = {}
+    hooks = [getattr(net, n).register_forward_hook(lambda m, i, o, n=n: seen.__setitem__(n, tuple(o.shape)))
+             for n in ("embed", "conv_in", "conv_out")]
+    net(x, c)
+    for h in hooks:
+        h.remove()
+    d = plots.model_diagram(net, x, c)
+    by = {b["name"]: b for b in d.blocks}
+    assert [b["name"] for b in d.blocks] == ["embed", "conv_in", "enc.0", "down.0", "enc.1", "dec.0", "up.0",
+                                             "dec.1", "norm_out", "conv_out"]
+    assert all(by[n]["out"] == [s] for n, s in seen.items())
+    assert by["conv_out"]["out"] == [(3, 4, 32)] and by["embed"]["params"] == sum(p.numel() for p in net.embed.parameters())
+    # the noise embedding conditions every ResBlock; the skip from enc.0 reaches dec.1
+    i = {b["name"]: k for k, b in enumerate(d.blocks)}
+    assert all(i["embed"] in by[n]["inputs"] for n in ("enc.0", "enc.1", "dec.0", "dec.1"))
+    assert i["enc.0"] in by["dec.1"]["inputs"] and by["conv_in"]["inputs"] == [-1]
+    assert d._repr_png_().startswith(b"\x89PNG") and "10 blocks" in repr(d)
+    wider = plots.model_diagram(unet1d.UNet1d(4, (8, 16, 32), emb_dim=16, groups=4), torch.randn(3, 4, 32), c)
+    assert len(wider.blocks) == 14 and wider.blocks[-1]["out"] == [(3, 4, 32)]
+    plt.close("all")
+
+
+def test_model_diagram_depth_and_repeated_calls():
+    seq = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.ReLU(), torch.nn.Linear(7, 2))
+    outer = torch.nn.Sequential(seq)
+    assert [b["name"] for b in plots.trace_blocks(outer, torch.randn(4, 5))] == ["0"]
+    deep = plots.trace_blocks(outer, torch.randn(4, 5), depth=2)
+    assert [(b["type"], b["out"]) for b in deep] == [("Linear", [(4, 7)]), ("ReLU", [(4, 7)]), ("Linear", [(4, 2)])]
+    assert [b["params"] for b in deep] == [42, 0, 16]
+
+    class Twice(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.f = torch.nn.Linear(3, 3)
+
+        def forward(self, x):
+            return self.f(self.f(x))
+
+    (b,) = plots.trace_blocks(Twice(), torch.randn(2, 3))
+    assert b["calls"] == 2 and b["inputs"] == [-1]
+    assert "×2" in " ".join(t.get_text() for t in plots.model_diagram(Twice(), torch.randn(2, 3)).fig.axes[0].texts)
+    plt.close("all")
+
+
+def test_model_diagram_draws_a_block_that_reads_a_later_block():
+    class Loop(torch.nn.Module):  # emb is called first, then again on the output of head (called after it)
+        def __init__(self):
+            super().__init__()
+            self.emb, self.head = torch.nn.Linear(3, 3), torch.nn.Linear(3, 3)
+
+        def forward(self, x):
+            return self.emb(self.head(self.emb(x)))
+
+    d = plots.model_diagram(Loop(), torch.randn(2, 3))
+    assert [(b["name"], b["calls"], b["inputs"]) for b in d.blocks] == [("emb", 2, [-1, 1]), ("head", 1, [0])]
+    plt.close("all")

@@ -260,3 +260,31 @@ def test_finish_distributed_tears_the_group_down(tmp_path):
     proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
     T.finish_distributed()  # no group in this process: nothing happens
+
+
+def test_progress_prints_one_summary_line_and_no_epoch_lines(capsys, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    monkeypatch.setenv("COURSE_STATIC", "1")
+    shown = []
+    monkeypatch.setattr(T, "show_loss", lambda h: shown.append(h))
+    torch.manual_seed(0)
+    x = torch.randn(64, 3)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
+    m = torch.nn.Linear(3, 1)
+    h = T.train(m, mse, (x, y), (x, y), epochs=5, batch_size=16, lr=0.05, log_epochs=lambda e: True)
+    out = capsys.readouterr()
+    lines = [line for line in out.out.splitlines() if line.strip()]
+    secs = float(lines[0].split(" in ")[1].split(" s;")[0])
+    assert lines == [T.summary_line(h, secs)] and f"best val_loss {h.best_value:.4g}" in lines[0]
+    assert "epoch " not in out.err and "*best*" not in out.out + out.err
+    assert shown == [h]
+    T.train(torch.nn.Linear(3, 1), mse, (x, y), epochs=2, batch_size=16, progress=False, log_epochs=lambda e: True)
+    assert capsys.readouterr().out == "" and len(shown) == 1
+
+
+def test_summary_line_names_best_last_and_early_stop():
+    h = T.History(records=[{"epoch": 0, "val_loss": 2.0}, {"epoch": 1, "val_loss": 1.0}, {"epoch": 2, "val_loss": 1.5}],
+                  best_epoch=1, best_value=1.0, stopped_early=True)
+    assert T.summary_line(h, 12.4) == "3 epochs in 12 s; best val_loss 1 at epoch 1 (last 1.5); stopped early"
