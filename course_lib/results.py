@@ -137,14 +137,14 @@ def combine(verdicts: Sequence[str]) -> str:
 
 
 def why(decisions: Sequence[dict[str, Any]], note: str = "") -> str | None:
-    """A claim's why from its decisions: None when they combine to reproduced, else every decision's reason
+    """A claim's why from its decisions: None when they combine to reproduced, else each distinct reason
     joined by '; ', then `note` (what this run's scale leaves out, as the chapter says it).
 
     Notebook: 02_fc_vs_conv_autoencoders
     """
     if combine([d["verdict"] for d in decisions]) == "reproduced":
         return None
-    return "; ".join(d["why"] for d in decisions) + note
+    return "; ".join(dict.fromkeys(d["why"] for d in decisions)) + note  # each reason once
 
 
 def spread(values: Sequence[float], fmt: str = ".3g") -> str:

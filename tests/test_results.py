@@ -203,6 +203,7 @@ def test_why_joins_the_reasons_and_the_note_unless_reproduced():
     assert d_yes["verdict"] == "reproduced" and R.why([d_yes], " (scale)") is None
     assert R.why([d_yes, d_few], " (scale)") == f"{d_yes['why']}; {d_few['why']} (scale)"
     assert R.why([d_few]).startswith(d_few["why"]) and "fewer than 3 seeds" in R.why([d_few])
+    assert R.why([d_few, d_few], "; x") == d_few["why"] + "; x"  # a reason shared by two decisions is said once
 
 
 def test_spread_is_mean_and_sample_std():
