@@ -102,7 +102,7 @@ def test_sample_factors_is_seeded_balanced_and_holds_combinations_out_of_trainin
     assert [f["split"] for f in a] == sorted((f["split"] for f in a), key=SPLITS.index)  # train, valid, test blocks
     combo = {s: {(f["instrument"], f["melody"], f["rhythm"]) for f in a if f["split"] == s} for s in SPLITS}
     held = {c for c in itertools.product(range(4), range(8), range(4)) if C.is_held_out(*c)}
-    assert len(held) == 16 and all(sum(c) % 8 == 0 for c in held)
+    assert len(held) == 16 and all(sum(c) % 8 == 0 for c in held) and set(C.HELD_OUT) == held
     assert combo["test"] == held and not held & (combo["train"] | combo["valid"])  # test combinations never trained
     assert len(combo["train"]) == 112  # every other combination is
     for i, j in itertools.combinations(range(3), 2):  # yet every pair of two factors' values is in train

@@ -186,6 +186,10 @@ def is_held_out(instrument: int, melody: int, rhythm: int) -> bool:
     return (int(instrument) + int(melody) + int(rhythm)) % HOLD_OUT_MODULUS == 0
 
 
+HELD_OUT = tuple(c for c in itertools.product(range(len(INSTRUMENTS)), range(len(MELODIES)), range(len(RHYTHMS)))
+                 if is_held_out(*c))  # the 16 (instrument, melody, rhythm) combinations of the test split
+
+
 def sample_factors(n: int, seed: int) -> list[dict]:
     """Labels of n distinct clips: {instrument, melody, rhythm, transpose, velocity, split}; seeded.
 
@@ -198,7 +202,7 @@ def sample_factors(n: int, seed: int) -> list[dict]:
     if not 1 <= n <= N_DISTINCT:
         raise ValueError(f"n must be in 1..{N_DISTINCT} (the number of distinct clips), got {n}")
     combos = list(itertools.product(range(len(INSTRUMENTS)), range(len(MELODIES)), range(len(RHYTHMS))))
-    groups = {False: [c for c in combos if not is_held_out(*c)], True: [c for c in combos if is_held_out(*c)]}
+    groups = {False: [c for c in combos if c not in HELD_OUT], True: list(HELD_OUT)}
     order_rng, nuisance_rng = np.random.default_rng([int(seed), 0]), np.random.default_rng([int(seed), 1])
     counts = split_counts(n)
     splits = [s for s in SPLITS for _ in range(counts[s])]
@@ -396,6 +400,6 @@ def load_clips(path: str | os.PathLike | None = None, split: str | None = None, 
     return ClipSet(audio, labels, meta, sr_want, report, root)
 
 
-__all__ = ["ARTICULATIONS", "ClipSet", "EXPECTED_LEVEL", "FACTORS", "FACTOR_CLASSES", "INSTRUMENTS", "MELODIES", "RHYTHMS",
+__all__ = ["ARTICULATIONS", "ClipSet", "EXPECTED_LEVEL", "FACTORS", "FACTOR_CLASSES", "HELD_OUT", "INSTRUMENTS", "MELODIES", "RHYTHMS",
            "build_clips", "clip_articulations", "clip_midi", "clip_pitches", "is_held_out", "load_clips", "render_clip",
            "sample_factors", "split_counts"]
