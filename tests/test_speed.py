@@ -136,18 +136,24 @@ def _with_backend(monkeypatch, backend):
     monkeypatch.setattr(torch, "compile", lambda model, **kw: real(model, backend=backend))
 
 
-def test_compile_failure_falls_back_with_one_line(no_switches, capsys):
-    def broken(gm, inputs):
-        raise RuntimeError("no C++ compiler on this machine")
-
-    _with_backend(no_switches, broken)
+def compiled_and_eager(progress: bool):
+    """(weights, history) of the same seeded regression trained with compile=True, then False."""
     x, y = regression()
     runs = []
     for compile_ in (True, False):
         torch.manual_seed(0)
         m = nn.Linear(4, 1)
-        h = T.train(m, mse, (x, y), epochs=2, batch_size=16, lr=0.05, compile=compile_, progress=True)
+        h = T.train(m, mse, (x, y), epochs=2, batch_size=16, lr=0.05, compile=compile_, progress=progress)
         runs.append((m.weight.detach().clone(), h))
+    return runs
+
+
+def test_compile_failure_falls_back_with_one_line(no_switches, capsys):
+    def broken(gm, inputs):
+        raise RuntimeError("no C++ compiler on this machine")
+
+    _with_backend(no_switches, broken)
+    runs = compiled_and_eager(progress=True)
     out = capsys.readouterr().out
     failed = [line for line in out.splitlines() if "torch.compile failed" in line]
     assert len(failed) == 1 and "RuntimeError: no C++ compiler on this machine" in failed[0]
@@ -157,15 +163,9 @@ def test_compile_failure_falls_back_with_one_line(no_switches, capsys):
 
 def test_compiled_training_matches_eager(no_switches):
     _with_backend(no_switches, "eager")  # dynamo's graph capture without a C++ toolchain
-    x, y = regression()
-    weights = []
-    for compile_ in (True, False):
-        torch.manual_seed(0)
-        m = nn.Linear(4, 1)
-        h = T.train(m, mse, (x, y), epochs=2, batch_size=16, lr=0.05, compile=compile_, progress=False)
-        assert h.compiled == compile_
-        weights.append(m.weight.detach().clone())
-    assert torch.allclose(weights[0], weights[1], atol=1e-6)
+    (w_compiled, h_compiled), (w_eager, h_eager) = compiled_and_eager(progress=False)
+    assert h_compiled.compiled and not h_eager.compiled
+    assert torch.allclose(w_compiled, w_eager, atol=1e-6)
 
 
 def _count_host_reads(mp: pytest.MonkeyPatch) -> list:
