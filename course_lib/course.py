@@ -203,7 +203,8 @@ def run_notebook(path: Path, profile: str, out_dir: Path, timeout: int = 1800) -
 
     nb = nbformat.read(path, as_version=4)
     os.environ["COURSE_PROFILE"] = profile  # the kernel inherits the environment
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", km=_kernel_manager(),
+    km = _kernel_manager()
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", km=km,
                             resources={"metadata": {"path": str(path.parent)}})
     t0 = time.perf_counter()
     ok, err = True, ""
@@ -213,6 +214,9 @@ def run_notebook(path: Path, profile: str, out_dir: Path, timeout: int = 1800) -
         ok, err = False, str(e).strip().splitlines()[-1] if str(e).strip() else repr(e)
     except Exception as e:  # kernel died, timeout...
         ok, err = False, f"{type(e).__name__}: {e}"
+    finally:  # nbclient leaves a kernel it did not start running: stop it now, not at our exit (a warning each)
+        if km.has_kernel:
+            km.shutdown_kernel(now=False)
     out_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out_dir / path.name)
     return ok, time.perf_counter() - t0, err

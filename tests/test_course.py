@@ -140,13 +140,17 @@ def test_every_chapter_has_an_open_ended_exercise_with_a_discussion(path):
     assert discussion and len(discussion[0].split()) > 150, f"{path.name}: {exercise} has no worked discussion"
 
 
-def test_run_notebook_kernel_is_quiet(tmp_path, capfd):
+def test_run_notebook_kernel_is_quiet(tmp_path, capfd, monkeypatch):
     nb = new_notebook(cells=[new_code_cell("print(6 * 7)")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, tmp_path / "12_quiet.ipynb")
+    managers, make = [], course._kernel_manager
+    monkeypatch.setattr(course, "_kernel_manager", lambda: managers.append(make()) or managers[-1])
     ok, _, _ = course.run_notebook(tmp_path / "12_quiet.ipynb", "smoke", tmp_path / "out", timeout=120)
     captured = capfd.readouterr()
     assert ok and "without encryption" not in captured.err + captured.out
+    # stopped when its notebook is done, not left to warn "Parent appears to have exited" when make course ends
+    assert len(managers) == 1 and not managers[0].is_alive()
     assert nbformat.read(tmp_path / "out" / "12_quiet.ipynb", as_version=4).cells[0].outputs[0]["text"] == "42\n"
 
 
