@@ -320,3 +320,15 @@ def test_takeaways_follow_the_findings_and_the_cpu_text_matches_the_reference(pa
             said[cid] = m.group(2)
     assert said == verdicts, ("the cpu interpretation no longer matches the committed findings: rewrite it from "
                               f"notebooks/results/cpu/{path.name[:2]}.json (text says {said}, findings say {verdicts})")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + SOLUTIONS, ids=lambda p: p.stem)
+def test_no_wrapped_line_turns_into_a_list_item(path):
+    # a hard-wrapped sentence whose next line starts with "+ " or "* " renders as a bullet (chapter 04 had one)
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type != "markdown":
+            continue
+        lines = cell.source.split("\n")
+        for prev, line in zip(lines, lines[1:]):
+            assert not (line.startswith(("+ ", "* ")) and prev.strip() and not prev.lstrip().startswith(("- ", "* ", "+ "))), \
+                f"{path.name}: {line[:40]!r} would render as a list item: rewrap the sentence"
