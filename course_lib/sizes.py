@@ -181,7 +181,8 @@ OVERRIDES: dict[str, dict[str, Any]] = {
                  "notes": {"train": 2000, "eval": 256, "steps": [4, 8, 18, 32]},
                  "unet_channels": [64, 96, 128], "emb_dim": 64, "epochs": 50, "batch_size": 64, "lr": 1e-3,
                  "ref_steps": 128, "n_samples": 256, "n_listen": 3, "gl_iters": 32},
-        # one seed: each more seed of HDAE and paper 004's model is ~150 s of training (inconclusive by the rule)
+        # one seed: each more seed of HDAE and paper 004's model is ~3.8 min of training plus ~1 min of decodes (the
+        # cpu run took 423 s with one; 3 would be ~17 min), so the comparisons stay inconclusive by the rule
         "ch09": {"latent_channels": 16, "enc_channels": [32, 64, 64], "unet_channels": [48, 96, 96, 96], "emb_dim": 64,
                  "stage_epochs": [25, 25, 25], "batch_size": 64, "lr": 1e-3,
                  "oracle": {"epochs": 15, "channels": [32, 64]}, "n_eval": 100, "n_swap": 100,
